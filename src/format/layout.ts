@@ -1,0 +1,145 @@
+/**
+ * Byte layout of a multiprocess `.db` file (FORMAT.md §2–§3). Pure functions over bytes; no I/O.
+ *
+ *   offset 0  int32 used (bytes in use, from offset 0; 0 means "no entries")
+ *   offset 8  entries: uint32 n | n bytes UTF-8 JSON key | 1..8 spaces | float64 value [| float64 ts]
+ */
+
+export const HEADER_SIZE = 8;
+
+/** Value slot width: 8 = value only (Python ≤ 0.17, Ruby), 16 = value + timestamp (Python ≥ 0.18). */
+export type SlotWidth = 8 | 16;
+
+/** Python's initial file size (`_INITIAL_MMAP_SIZE`, since v0.16.0). */
+export const PYTHON_INITIAL_SIZE = 1 << 16;
+
+/** Padding after the key: never 0, 1..8 spaces so the value is 8-byte aligned (FORMAT.md §3). */
+export function paddingLength(keyLength: number): number {
+  return 8 - ((4 + keyLength) % 8);
+}
+
+export function entrySize(keyLength: number, slot: SlotWidth): number {
+  return 4 + keyLength + paddingLength(keyLength) + slot;
+}
+
+/** `used` as stored; 0 (a new Ruby file) reads as an empty file, as in every reference reader. */
+export function readUsed(view: DataView): number {
+  const used = view.getInt32(0, true);
+  return used === 0 ? HEADER_SIZE : used;
+}
+
+/** Problem with one file's bytes, with the offset where it was found. */
+export class FormatError extends Error {
+  constructor(
+    readonly reason: FormatErrorReason,
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+    this.name = 'FormatError';
+  }
+}
+
+/** Stable reason codes: used as a label value in self metrics, so keep them short and fixed. */
+export type FormatErrorReason =
+  | 'used_out_of_range'
+  | 'bad_entry_length'
+  | 'entry_crosses_used'
+  | 'bad_padding'
+  | 'ambiguous_slot_width'
+  | 'bad_key_utf8'
+  | 'bad_key_json'
+  | 'bad_key_shape'
+  | 'mixed_key_shapes';
+
+export function checkUsed(used: number, size: number): void {
+  if (used < HEADER_SIZE || used > size || used % 8 !== 0) {
+    throw new FormatError(
+      'used_out_of_range',
+      `header says ${used} bytes are used, but the file has ${size} bytes ` +
+        `(valid: 8..size, a multiple of 8)`,
+      0,
+    );
+  }
+}
+
+/** Bounds of one entry starting at `pos`, or a FormatError; checks everything but the key text. */
+export function entryBounds(bytes: Uint8Array, view: DataView, pos: number, used: number, slot: SlotWidth): number {
+  if (pos + 4 > used) {
+    throw new FormatError('entry_crosses_used', `entry at offset ${pos} has no room for its length before used=${used}`, pos);
+  }
+  const n = view.getUint32(pos, true);
+  if (n === 0 || n > 0x7fffffff) {
+    throw new FormatError('bad_entry_length', `entry at offset ${pos} has key length ${n}`, pos);
+  }
+  const pad = paddingLength(n);
+  const end = pos + 4 + n + pad + slot;
+  if (end > used) {
+    throw new FormatError(
+      'entry_crosses_used',
+      `entry at offset ${pos} (key length ${n}) ends at ${end}, past used=${used}`,
+      pos,
+    );
+  }
+  for (let i = pos + 4 + n, e = i + pad; i < e; i++) {
+    if (bytes[i] !== 0x20) {
+      throw new FormatError('bad_padding', `entry at offset ${pos}: padding byte at ${i} is not a space`, i);
+    }
+  }
+  return n;
+}
+
+/**
+ * Decide the slot width of a file from its entries (FORMAT.md §3.1): walk with stride 8 and 16;
+ * a walk is valid iff every entry is well-formed, its key looks like a JSON list, and it ends
+ * exactly at `used`. Exactly one must be valid. Returns null when there are no entries yet.
+ */
+export function detectSlotWidth(bytes: Uint8Array, view: DataView, used: number): SlotWidth | null {
+  if (used <= HEADER_SIZE) return null;
+  const w8 = walkIsValid(bytes, view, used, 8);
+  const w16 = walkIsValid(bytes, view, used, 16);
+  if (w8 && !w16) return 8;
+  if (w16 && !w8) return 16;
+  if (w8 && w16) {
+    throw new FormatError(
+      'ambiguous_slot_width',
+      'entries parse both as 8-byte (value) and 16-byte (value+timestamp) slots',
+      HEADER_SIZE,
+    );
+  }
+  // Neither stride works: report the error of the stride that got further (more useful message).
+  return reportWalkError(bytes, view, used);
+}
+
+function walkIsValid(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): boolean {
+  try {
+    walkEnd(bytes, view, used, slot);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function walkEnd(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): number {
+  let pos = HEADER_SIZE;
+  while (pos < used) {
+    const n = entryBounds(bytes, view, pos, used, slot);
+    if (bytes[pos + 4] !== 0x5b /* [ */ || bytes[pos + 3 + n] !== 0x5d /* ] */) {
+      throw new FormatError('bad_key_json', `key at offset ${pos + 4} is not a JSON list`, pos + 4);
+    }
+    pos += entrySize(n, slot);
+  }
+  return pos;
+}
+
+function reportWalkError(bytes: Uint8Array, view: DataView, used: number): never {
+  let best: FormatError | undefined;
+  for (const slot of [16, 8] as const) {
+    try {
+      walkEnd(bytes, view, used, slot);
+    } catch (e) {
+      if (e instanceof FormatError && (best === undefined || e.offset > best.offset)) best = e;
+    }
+  }
+  throw best ?? new FormatError('bad_entry_length', 'no valid entry layout', HEADER_SIZE);
+}

@@ -1,0 +1,115 @@
+/**
+ * How a file's bytes reach the reader: a shared read-only mapping (native addon), or — when the
+ * addon cannot load — plain reads of the used bytes on every refresh. Same results, slower.
+ */
+import { readSync } from 'node:fs';
+import { loadNative, type NativeBinding } from '../native.js';
+
+export interface FileSource {
+  /** Make `bytes`/`view`/`f64` show the file's first `size` bytes (`size` from a fresh stat). */
+  load(size: number): void;
+  /** After load(): narrow a plain-read source to `used` bytes (a mapping already shows them all). */
+  readUsed(used: number): void;
+  bytes: Uint8Array;
+  view: DataView;
+  f64: Float64Array;
+  /** Bytes currently mapped (0 for plain reads). */
+  readonly mappedBytes: number;
+  close(): void;
+}
+
+const EMPTY = new ArrayBuffer(0);
+
+abstract class BaseSource {
+  bytes = new Uint8Array(EMPTY);
+  view = new DataView(EMPTY);
+  f64 = new Float64Array(EMPTY);
+
+  protected show(buf: ArrayBuffer, length: number): void {
+    this.bytes = new Uint8Array(buf, 0, length);
+    this.view = new DataView(buf, 0, length);
+    this.f64 = new Float64Array(buf, 0, Math.floor(length / 8));
+  }
+}
+
+/** Keeps one mapping of exactly the file's current size; remaps when the size changes. */
+export class MappedSource extends BaseSource implements FileSource {
+  private mapping: ArrayBuffer | null = null;
+  private length = 0;
+
+  constructor(
+    private readonly native: NativeBinding,
+    private readonly fd: number,
+  ) {
+    super();
+  }
+
+  get mappedBytes(): number {
+    return this.length;
+  }
+
+  load(size: number): void {
+    // Remap on shrink too: the pages past the new end would raise SIGBUS if touched.
+    if (size === this.length && this.mapping !== null) return;
+    this.unmap();
+    if (size === 0) return;
+    const mapping = this.native.mmap(this.fd, size, false);
+    this.mapping = mapping;
+    this.length = size;
+    this.show(mapping, size);
+  }
+
+  readUsed(): void {}
+
+  close(): void {
+    this.unmap();
+  }
+
+  private unmap(): void {
+    if (this.mapping !== null) this.native.munmap(this.mapping);
+    this.mapping = null;
+    this.length = 0;
+    this.show(EMPTY, 0);
+  }
+}
+
+/** Fallback without the addon: read the header, then the used bytes, on every refresh. */
+export class ReadSource extends BaseSource implements FileSource {
+  private buffer = new ArrayBuffer(0);
+  private size = 0;
+  readonly mappedBytes = 0;
+
+  constructor(private readonly fd: number) {
+    super();
+  }
+
+  load(size: number): void {
+    this.size = size;
+    this.fill(Math.min(size, 8));
+  }
+
+  readUsed(used: number): void {
+    this.fill(Math.min(used, this.size));
+  }
+
+  close(): void {
+    this.buffer = new ArrayBuffer(0);
+    this.show(this.buffer, 0);
+  }
+
+  private fill(length: number): void {
+    if (this.buffer.byteLength < length) this.buffer = new ArrayBuffer(Math.max(length, this.buffer.byteLength * 2));
+    const target = new Uint8Array(this.buffer, 0, length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(this.fd, target, got, length - got, got);
+      if (n === 0) break; // shrank since the stat: show what is there
+      got += n;
+    }
+    this.show(this.buffer, got);
+  }
+}
+
+export function openSource(fd: number, native: NativeBinding | null = loadNative()): FileSource {
+  return native === null ? new ReadSource(fd) : new MappedSource(native, fd);
+}

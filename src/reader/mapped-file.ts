@@ -1,0 +1,183 @@
+/**
+ * One `.db` file: an incremental index of its entries plus a live view of its values.
+ *
+ * Entries never move (FORMAT.md §6: append-only, `used` is stored after the entry), so each entry
+ * is parsed once; a refresh parses only the bytes between the last seen `used` and the current
+ * one, and a scrape reads values in place through `values[valueIndex[i]]`.
+ */
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
+import {
+  checkUsed,
+  detectSlotWidth,
+  entryBounds,
+  entrySize,
+  FormatError,
+  HEADER_SIZE,
+  readUsed,
+  type SlotWidth,
+} from '../format/layout.js';
+import { decodeKey, type DecodedKey, type KeyShape } from '../format/key.js';
+import { processIdOf, type ParsedFileName } from '../format/filename.js';
+import { openSource, type FileSource } from './file-source.js';
+
+/** Why a file is not served right now. Stable codes (self-metric label values). */
+export type SkipReason =
+  | FormatError['reason']
+  | 'empty_file'
+  | 'not_regular_file'
+  | 'symlink'
+  | 'open_failed'
+  | 'file_name'
+  | 'type_conflict';
+
+export class FileProblem extends Error {
+  constructor(
+    readonly reason: SkipReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+export class MappedFile {
+  /** Decoded keys of the entries indexed so far, in file order. */
+  readonly keys: DecodedKey[] = [];
+  /** For entry i, the index of its value in `values` (its timestamp, if any, is the next one). */
+  valueIndex = new Int32Array(64);
+  /** Slot width once known (the file has entries), else null. */
+  slot: SlotWidth | null = null;
+  /** Key shape of the file's entries once known: tells the dialect that wrote it. */
+  shape: KeyShape | null = null;
+  /** Bumped whenever the index is rebuilt from scratch (file rewritten in place). */
+  generation = 0;
+  /** Entries parsed by this file's lifetime (a test hook proving incremental parsing). */
+  entriesParsed = 0;
+
+  private parsedUpTo = HEADER_SIZE;
+  private readonly source: FileSource;
+
+  private constructor(
+    readonly path: string,
+    readonly fileName: string,
+    readonly name: ParsedFileName,
+    private fd: number,
+    readonly dev: number,
+    readonly ino: number,
+  ) {
+    this.source = openSource(fd);
+  }
+
+  /** Open without following symlinks or blocking on FIFOs; throws FileProblem. */
+  static open(path: string, fileName: string, name: ParsedFileName): MappedFile {
+    let fd: number;
+    try {
+      fd = openSync(path, OPEN_FLAGS);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new FileProblem('symlink', 'is a symbolic link (not followed)');
+      throw new FileProblem('open_failed', `cannot be opened: ${(e as Error).message}`);
+    }
+    let st: Stats;
+    try {
+      st = fstatSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      throw new FileProblem('open_failed', `cannot be stat'ed: ${(e as Error).message}`);
+    }
+    if (!st.isFile()) {
+      closeSync(fd);
+      throw new FileProblem('not_regular_file', 'is not a regular file');
+    }
+    return new MappedFile(path, fileName, name, fd, st.dev, st.ino);
+  }
+
+  get isOpen(): boolean {
+    return this.fd >= 0;
+  }
+
+  get entryCount(): number {
+    return this.keys.length;
+  }
+
+  /** The values, valid until the next refresh(). */
+  get values(): Float64Array {
+    return this.source.f64;
+  }
+
+  get mappedBytes(): number {
+    return this.source.mappedBytes;
+  }
+
+  /** The process id in the file name, read by the naming rules of the dialect that wrote it. */
+  get processId(): string {
+    return processIdOf(this.name, this.shape === 'ruby' || (this.shape === null && this.name.instance !== undefined));
+  }
+
+  /**
+   * Bring the index up to date with the file's current `used`, given its current size (from a
+   * stat of the same inode). Throws FileProblem when the file cannot be served now; entries
+   * already indexed stay indexed.
+   */
+  refresh(size: number): void {
+    if (size < HEADER_SIZE) {
+      this.source.load(0);
+      throw new FileProblem('empty_file', `has ${size} bytes, fewer than the 8-byte header (still being created?)`);
+    }
+    const src = this.source;
+    src.load(size);
+    const used = readUsed(src.view);
+    try {
+      checkUsed(used, size);
+      src.readUsed(used);
+      if (used < this.parsedUpTo) this.resetIndex(); // rewritten in place: start over
+      if (this.slot === null) this.slot = detectSlotWidth(src.bytes, src.view, used);
+      if (this.slot !== null) this.parseEntries(used, this.slot);
+    } catch (e) {
+      if (e instanceof FormatError) throw new FileProblem(e.reason, e.message);
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.source.close();
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private parseEntries(used: number, slot: SlotWidth): void {
+    const { bytes, view } = this.source;
+    let pos = this.parsedUpTo;
+    while (pos < used) {
+      const n = entryBounds(bytes, view, pos, used, slot);
+      const key = decodeKey(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
+      const shape = key.shape === 'python-nohelp' ? 'python' : key.shape;
+      const fileShape = this.shape === 'python-nohelp' ? 'python' : this.shape;
+      if (fileShape !== null && fileShape !== shape) {
+        throw new FormatError('mixed_key_shapes', `key at offset ${pos + 4} is ${key.shape}-shaped but earlier keys are ${this.shape}-shaped`, pos + 4);
+      }
+      this.shape ??= key.shape;
+      const size = entrySize(n, slot);
+      const i = this.keys.length;
+      if (i === this.valueIndex.length) {
+        const grown = new Int32Array(i * 2);
+        grown.set(this.valueIndex);
+        this.valueIndex = grown;
+      }
+      this.valueIndex[i] = (pos + size - slot) / 8;
+      this.keys.push(key);
+      this.entriesParsed++;
+      pos += size;
+      this.parsedUpTo = pos;
+    }
+  }
+
+  private resetIndex(): void {
+    this.keys.length = 0;
+    this.slot = null;
+    this.shape = null;
+    this.parsedUpTo = HEADER_SIZE;
+    this.generation++;
+  }
+}

@@ -1,0 +1,212 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadNative, nativeLoadError, type NativeBinding } from '../src/native.js';
+
+const ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));
+const isCI = process.env.CI === 'true' || process.env.CI === '1';
+
+const native = loadNative();
+const skipReason = native ? null : nativeLoadError();
+if (!native && !isCI) console.warn(`native addon tests skipped: ${skipReason}`);
+
+/** The addon; in CI (where it is required) a missing addon fails each test. */
+function addon(): NativeBinding {
+  if (!native) throw new Error(`native addon required (CI=true) but not loadable: ${skipReason}`);
+  return native;
+}
+
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'multiproc-native-'));
+afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
+let fileCounter = 0;
+
+/** A fresh temp file of `size` bytes (zeros), opened read-write. */
+function tempFile(size: number): { file: string; fd: number } {
+  const file = path.join(tmpDir, `f${fileCounter++}.db`);
+  const fd = fs.openSync(file, 'w+');
+  fs.ftruncateSync(fd, size);
+  return { file, fd };
+}
+
+describe('loadNative()', () => {
+  it('returns null with a reason when MULTIPROC_EXPORTER_NO_NATIVE=1', () => {
+    const saved = process.env.MULTIPROC_EXPORTER_NO_NATIVE;
+    process.env.MULTIPROC_EXPORTER_NO_NATIVE = '1';
+    try {
+      expect(loadNative()).toBeNull();
+      expect(nativeLoadError()).toBe('disabled by MULTIPROC_EXPORTER_NO_NATIVE');
+    } finally {
+      if (saved === undefined) delete process.env.MULTIPROC_EXPORTER_NO_NATIVE;
+      else process.env.MULTIPROC_EXPORTER_NO_NATIVE = saved;
+    }
+    // Back to the real state; the binding object is loaded once.
+    expect(loadNative()).toBe(native);
+    expect(nativeLoadError()).toBe(skipReason);
+  });
+
+  it.runIf(isCI)('the addon is built and loadable (required when CI=true)', () => {
+    expect(nativeLoadError()).toBeNull();
+    expect(native).not.toBeNull();
+  });
+});
+
+describe.skipIf(!native && !isCI)('native addon', () => {
+  it('pageSize() is a power of two >= 4096', () => {
+    const ps = addon().pageSize();
+    expect(ps).toBeGreaterThanOrEqual(4096);
+    expect(ps & (ps - 1)).toBe(0);
+  });
+
+  it('fileSize() matches fs.fstatSync and throws EBADF on a closed fd', () => {
+    const { fd } = tempFile(12345);
+    expect(addon().fileSize(fd)).toBe(12345);
+    expect(addon().fileSize(fd)).toBe(fs.fstatSync(fd).size);
+    fs.closeSync(fd);
+    expect(() => addon().fileSize(fd)).toThrow(`fstat failed: EBADF (fd ${fd})`);
+  });
+
+  it('a read-only map sees bytes written with fs.writeSync, before and after mapping', () => {
+    const n = addon();
+    const { fd } = tempFile(4096);
+    fs.writeSync(fd, Buffer.from('hello mmap'), 0, 10, 0);
+    const buf = n.mmap(fd, 4096, false);
+    expect(buf).toBeInstanceOf(ArrayBuffer);
+    expect(buf.byteLength).toBe(4096);
+    expect(Buffer.from(buf, 0, 10).toString('latin1')).toBe('hello mmap');
+    // Shared mapping: later writes through the fd are visible without remapping.
+    fs.writeSync(fd, Buffer.from([1, 2, 3]), 0, 3, 4000);
+    expect([...new Uint8Array(buf, 4000, 4)]).toEqual([1, 2, 3, 0]);
+    n.munmap(buf);
+    fs.closeSync(fd);
+  });
+
+  it('writes through a writable map are read back with fs.readFileSync', () => {
+    const n = addon();
+    const { file, fd } = tempFile(8192);
+    const buf = n.mmap(fd, 8192, true);
+    new DataView(buf).setFloat64(8, 42.5, true);
+    new Uint8Array(buf).set([0xde, 0xad, 0xbe, 0xef], 8188);
+    n.msync(buf, true);
+    n.msync(buf, false);
+    const disk = fs.readFileSync(file);
+    expect(disk.length).toBe(8192);
+    expect(disk.readDoubleLE(8)).toBe(42.5);
+    expect([...disk.subarray(8188)]).toEqual([0xde, 0xad, 0xbe, 0xef]);
+    n.munmap(buf);
+    fs.closeSync(fd);
+  });
+
+  it('growth: after ftruncate a new map of fileSize() bytes sees the new region', () => {
+    const n = addon();
+    const ps = n.pageSize();
+    const { fd } = tempFile(ps);
+    const small = n.mmap(fd, n.fileSize(fd), true);
+    expect(small.byteLength).toBe(ps);
+    new Uint8Array(small)[0] = 7;
+    fs.ftruncateSync(fd, 3 * ps);
+    expect(n.fileSize(fd)).toBe(3 * ps);
+    fs.writeSync(fd, Buffer.from([9]), 0, 1, 3 * ps - 1);
+    const big = n.mmap(fd, n.fileSize(fd), true);
+    expect(big.byteLength).toBe(3 * ps);
+    const view = new Uint8Array(big);
+    expect(view[0]).toBe(7);
+    expect(view[3 * ps - 1]).toBe(9);
+    n.munmap(small);
+    expect(view[0]).toBe(7); // the other mapping is unaffected
+    n.munmap(big);
+    fs.closeSync(fd);
+  });
+
+  it('madvise() accepts every advice and rejects unknown ones', () => {
+    const n = addon();
+    const { fd } = tempFile(4096);
+    const buf = n.mmap(fd, 4096, false);
+    for (const advice of ['normal', 'random', 'sequential', 'willneed', 'dontneed'] as const) {
+      expect(() => n.madvise(buf, advice)).not.toThrow();
+    }
+    expect(() => n.madvise(buf, 'bogus' as 'normal')).toThrow(TypeError);
+    expect(() => n.madvise(buf, 'bogus' as 'normal')).toThrow("madvise: unknown advice 'bogus'");
+    n.munmap(buf);
+    fs.closeSync(fd);
+  });
+
+  it('munmap() detaches every view, is idempotent, and later calls cannot touch the memory', () => {
+    const n = addon();
+    const { file, fd } = tempFile(4096);
+    const buf = n.mmap(fd, 4096, true);
+    const f64 = new Float64Array(buf);
+    f64[0] = 1.5;
+    expect(f64.length).toBe(512);
+    n.munmap(buf);
+    expect(buf.byteLength).toBe(0);
+    expect(f64.length).toBe(0);
+    expect(f64.byteLength).toBe(0);
+    expect(f64[0]).toBeUndefined(); // no segfault: the view is empty
+    expect(() => n.munmap(buf)).not.toThrow();
+    expect(() => n.msync(buf, true)).toThrow('msync: buffer has been unmapped');
+    expect(() => n.madvise(buf, 'normal')).toThrow('madvise: buffer has been unmapped');
+    // The data reached the file before unmapping.
+    expect(fs.readFileSync(file).readDoubleLE(0)).toBe(1.5);
+    fs.closeSync(fd);
+  });
+
+  it('munmap()/msync() of an ArrayBuffer not from mmap() throw TypeError', () => {
+    const n = addon();
+    expect(() => n.munmap(new ArrayBuffer(16))).toThrow(TypeError);
+    expect(() => n.munmap(new ArrayBuffer(16))).toThrow('munmap: ArrayBuffer was not created by mmap()');
+    expect(() => n.msync(new ArrayBuffer(16), true)).toThrow(TypeError);
+    expect(() => n.munmap(new Uint8Array(4) as unknown as ArrayBuffer)).toThrow('munmap: expected an ArrayBuffer');
+  });
+
+  it('mmap() errors: length 0, read-only fd mapped writable, bad fd', () => {
+    const n = addon();
+    const { file, fd } = tempFile(4096);
+    expect(() => n.mmap(fd, 0, false)).toThrow(RangeError);
+    expect(() => n.mmap(fd, 0, false)).toThrow(`mmap: length must be > 0 (fd ${fd}, length 0)`);
+    expect(() => n.mmap(fd, -1, false)).toThrow('mmap: length must be a non-negative integer');
+    const ro = fs.openSync(file, 'r');
+    let err: unknown;
+    try {
+      n.mmap(ro, 4096, true);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(`mmap failed: EACCES (fd ${ro}, length 4096)`);
+    expect(err).toMatchObject({ code: 'EACCES', syscall: 'mmap', errno: -os.constants.errno.EACCES });
+    fs.closeSync(ro);
+    fs.closeSync(fd);
+    expect(() => n.mmap(fd, 4096, false)).toThrow(`mmap failed: EBADF (fd ${fd}, length 4096)`);
+  });
+
+  it('flock(): a child process cannot take ex while the parent holds it, and can after unlock', () => {
+    const n = addon();
+    const { file, fd } = tempFile(16);
+    const child = [
+      "import { createRequire } from 'node:module';",
+      "import fs from 'node:fs';",
+      'const native = createRequire(import.meta.url)(process.env.ADDON_PATH);',
+      "const fd = fs.openSync(process.env.LOCK_FILE, 'r+');",
+      "process.stdout.write(String(native.flock(fd, 'ex', true)));",
+    ].join('\n');
+    const tryInChild = (): string =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', child], {
+        env: { ...process.env, ADDON_PATH, LOCK_FILE: file },
+        encoding: 'utf8',
+      });
+
+    expect(n.flock(fd, 'ex', true)).toBe(true);
+    expect(tryInChild()).toBe('false');
+    expect(n.flock(fd, 'un', false)).toBe(true);
+    expect(tryInChild()).toBe('true'); // child's lock dies with the child
+    // Shared locks coexist.
+    expect(n.flock(fd, 'sh', false)).toBe(true);
+    expect(n.flock(fd, 'un', false)).toBe(true);
+    expect(() => n.flock(fd, 'xx' as 'ex', false)).toThrow("flock: op must be 'sh', 'ex' or 'un'");
+    fs.closeSync(fd);
+    expect(() => n.flock(fd, 'ex', true)).toThrow(`flock failed: EBADF (fd ${fd}, op ex)`);
+  });
+});
