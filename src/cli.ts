@@ -37,7 +37,10 @@ export function buildProgram(): Command {
   const program = new Command('multiproc-exporter')
     .description('Serve the metrics that many worker processes write to per-process .db files, merged as one.')
     .version(VERSION)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+    });
   program
     .command('render')
     .description('merge the .db files of a directory once and print the exposition to stdout; skipped files are reported on stderr')
@@ -48,9 +51,6 @@ export function buildProgram(): Command {
         .default('text'),
     )
     .action(renderCommand);
-  program.exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
-  });
   return program;
 }
 

@@ -112,34 +112,43 @@ export function detectSlotWidth(bytes: Uint8Array, view: DataView, used: number)
 }
 
 function walkIsValid(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): boolean {
-  try {
-    walkEnd(bytes, view, used, slot);
-    return true;
-  } catch {
-    return false;
-  }
+  return walk(bytes, view, used, slot).error === null;
 }
 
-function walkEnd(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): number {
+interface Walk {
+  /** Entries that parsed before the error. */
+  entries: number;
+  error: FormatError | null;
+}
+
+function walk(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): Walk {
   let pos = HEADER_SIZE;
-  while (pos < used) {
-    const n = entryBounds(bytes, view, pos, used, slot);
-    if (bytes[pos + 4] !== 0x5b /* [ */ || bytes[pos + 3 + n] !== 0x5d /* ] */) {
-      throw new FormatError('bad_key_json', `key at offset ${pos + 4} is not a JSON list`, pos + 4);
+  let entries = 0;
+  try {
+    while (pos < used) {
+      const n = entryBounds(bytes, view, pos, used, slot);
+      if (bytes[pos + 4] !== 0x5b /* [ */ || bytes[pos + 3 + n] !== 0x5d /* ] */) {
+        throw new FormatError('bad_key_json', `key at offset ${pos + 4} is not a JSON list`, pos + 4);
+      }
+      pos += entrySize(n, slot);
+      entries++;
     }
-    pos += entrySize(n, slot);
+  } catch (e) {
+    if (e instanceof FormatError) return { entries, error: e };
+    throw e;
   }
-  return pos;
+  return { entries, error: null };
 }
 
+/**
+ * Neither stride gives a valid walk: report the more plausible failure, i.e. the stride that
+ * parsed more entries, and on a tie the one that failed on a plausible entry (one that only
+ * crosses `used` or has a bad key) rather than on garbage (a wrong stride lands on a timestamp).
+ */
 function reportWalkError(bytes: Uint8Array, view: DataView, used: number): never {
-  let best: FormatError | undefined;
-  for (const slot of [16, 8] as const) {
-    try {
-      walkEnd(bytes, view, used, slot);
-    } catch (e) {
-      if (e instanceof FormatError && (best === undefined || e.offset > best.offset)) best = e;
-    }
-  }
-  throw best ?? new FormatError('bad_entry_length', 'no valid entry layout', HEADER_SIZE);
+  const score = (w: Walk): number =>
+    w.entries * 2 + (w.error !== null && w.error.reason !== 'bad_entry_length' && w.error.reason !== 'bad_padding' ? 1 : 0);
+  const w8 = walk(bytes, view, used, 8);
+  const w16 = walk(bytes, view, used, 16);
+  throw (score(w16) > score(w8) ? w16.error : w8.error)!;
 }
