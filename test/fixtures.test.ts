@@ -30,7 +30,7 @@ const pidCollision = (p1: string, p2: string): Deviation => ({
     `pid_all{pid="${p1}",x="y"} 2`,
     `pid_all{pid="${p2}",x="y"} 11`,
     `pid_all{pid="${p2}",x="y"} 12`,
-    'pid_max{} 12',
+    'pid_max 12',
   ],
   ours: [
     `pid_all{exported_pid="u1",pid="${p1}",x="y"} 1`,

@@ -68,6 +68,7 @@ export function parseExposition(text: string): ParsedExposition {
 
 /** One sample as a line-like string for set comparison: `name{a="x",b="y"} value`. */
 export function sampleKey(s: ParsedSample): string {
+  if (s.labels.length === 0) return s.name;
   return `${s.name}{${s.labels.map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(',')}}`;
 }
 
