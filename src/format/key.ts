@@ -30,12 +30,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decode a key from its bytes; throws FormatError with the key's offset for anything invalid. */
 export function decodeKey(bytes: Uint8Array, offset: number): DecodedKey {
-  let text: string;
+  return parseKey(keyText(bytes, offset), offset);
+}
+
+/** The key's text (strict UTF-8); throws FormatError `bad_key_utf8`. */
+export function keyText(bytes: Uint8Array, offset: number): string {
   try {
-    text = utf8.decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw new FormatError('bad_key_utf8', `key at offset ${offset} is not valid UTF-8`, offset);
   }
+}
+
+/** Parse and validate a key's text (`offset` is only for messages); throws FormatError. */
+export function parseKey(text: string, offset: number): DecodedKey {
   let json: JsonValue;
   try {
     json = parseJson(text);

@@ -17,8 +17,18 @@ export interface MergeProblem {
   readonly message: string;
 }
 
+/** Where an entry goes: shared by every file with the same key and binding context. */
+interface Resolved {
+  readonly family: Family;
+  readonly series: Series;
+  /** The synthesized `_count` a Python bucket entry also keeps alive. */
+  readonly companion: Series | null;
+}
+
 interface Binding {
   readonly file: MappedFile;
+  /** What, besides the key, decides an entry's series: type, gauge mode, pid for all/liveall. */
+  readonly context: string;
   generation: number;
   /** Entries bound so far (a prefix of file.keys). */
   bound: number;
@@ -48,6 +58,9 @@ const OP_BY_MODE: Record<GaugeMode, Op> = {
 export class Merger {
   private readonly families = new Map<string, Family>();
   private readonly bindings = new Map<MappedFile, Binding>();
+  /** Memo of resolve(): decoded keys are shared across files (reader's KeyCache), so N files of
+   * the same series resolve once. Entries stay valid while their series live (refs > 0). */
+  private readonly resolved = new WeakMap<DecodedKey, Map<string, Resolved>>();
   private ordered: Family[] = [];
   private orderDirty = false;
   private scans = 0;
@@ -117,7 +130,17 @@ export class Merger {
       b = undefined;
     }
     if (b === undefined) {
-      b = { file, generation: file.generation, bound: 0, targets: [], families: [], companions: [], problem: null, seen: 0 };
+      b = {
+        file,
+        context: bindingContext(file),
+        generation: file.generation,
+        bound: 0,
+        targets: [],
+        families: [],
+        companions: [],
+        problem: null,
+        seen: 0,
+      };
       this.bindings.set(file, b);
     }
     const keys = file.keys;
@@ -127,9 +150,32 @@ export class Merger {
   }
 
   private bindEntry(b: Binding, key: DecodedKey): void {
-    const file = b.file;
+    let byContext = this.resolved.get(key);
+    let r = byContext?.get(b.context);
+    if (r === undefined || r.series.refs === 0 || (r.companion !== null && r.companion.refs === 0)) {
+      const fresh = this.resolve(b.file, key);
+      if (typeof fresh === 'string') {
+        b.problem ??= fresh;
+        b.targets.push(null);
+        b.families.push(null);
+        return;
+      }
+      r = fresh;
+      if (byContext === undefined) this.resolved.set(key, (byContext = new Map()));
+      byContext.set(b.context, r);
+    }
+    r.series.refs++;
+    b.targets.push(r.series);
+    b.families.push(r.family);
+    if (r.companion !== null) {
+      r.companion.refs++;
+      b.companions.push([r.family, r.companion]);
+    }
+  }
+
+  /** The series an entry of this file folds into (creating it), or why it cannot be served. */
+  private resolve(file: MappedFile, key: DecodedKey): Resolved | string {
     const type = file.name.type;
-    const ruby = key.shape === 'ruby';
     const familyName = type === 'counter' ? counterFamilyName(key) : key.metric;
     let family = this.families.get(familyName);
     if (family === undefined) {
@@ -137,10 +183,7 @@ export class Merger {
       this.families.set(familyName, family);
       this.orderDirty = true;
     } else if (family.type !== type) {
-      b.problem ??= `metric ${familyName} is a ${type} here but a ${family.type} in other files; its ${type} samples are not served`;
-      b.targets.push(null);
-      b.families.push(null);
-      return;
+      return `metric ${familyName} is a ${type} here but a ${family.type} in other files; its ${type} samples are not served`;
     }
     if (key.help !== undefined && !family.hasHelp) {
       family.help = key.help;
@@ -152,30 +195,27 @@ export class Merger {
     let role: SeriesRole = 'other';
     let bound = NaN;
     let identity: readonly Label[] = labels;
+    let companion: Series | null = null;
     if (type === 'gauge') {
-      const mode = file.name.mode!;
-      op = OP_BY_MODE[mode];
+      op = OP_BY_MODE[file.name.mode!];
       if (op === Op.Last) labels = identity = withProcessLabel(labels, file.processId);
     } else if (type === 'histogram' || type === 'summary') {
       role = roleOf(key.sample, type, labels);
       if (role === 'bucket') {
-        const le = labels.find((l) => l[0] === 'le')![1];
-        bound = parseBound(le);
+        bound = parseBound(labels.find((l) => l[0] === 'le')![1]);
         // Bounds that are numerically equal (`1`, `1.0`) are one bucket; the first text seen is kept.
         identity = labels.map((l) => (l[0] === 'le' ? (['le', String(bound)] as const) : l));
-        if (!ruby) {
+        if (key.shape !== 'ruby') {
+          // Python: per-bucket counts, and no `_count` on disk (synthesized from the buckets).
           op = Op.BucketCount;
+          const countName = `${key.metric}_count`;
           const countLabels = labels.filter((l) => l[0] !== 'le');
-          const count = family.seriesFor(seriesKey(`${key.metric}_count`, countLabels), `${key.metric}_count`, countLabels, Op.Sum, 'count', NaN);
-          count.refs++;
-          b.companions.push([family, count]);
+          companion = family.seriesFor(seriesKey(countName, countLabels), countName, countLabels, Op.Sum, 'count', NaN);
         }
       }
     }
-    const s = family.seriesFor(seriesKey(key.sample, identity), key.sample, labels, op, role, bound);
-    s.refs++;
-    b.targets.push(s);
-    b.families.push(family);
+    const series = family.seriesFor(seriesKey(key.sample, identity), key.sample, labels, op, role, bound);
+    return { family, series, companion };
   }
 
   private release(b: Binding): void {
@@ -198,6 +238,12 @@ export class Merger {
       this.orderDirty = true;
     }
   }
+}
+
+function bindingContext(file: MappedFile): string {
+  const mode = file.name.mode;
+  if (mode === undefined) return file.name.type;
+  return OP_BY_MODE[mode] === Op.Last ? `gauge:${mode}:${file.processId}` : `gauge:${mode}`;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileName } from '../format/filename.js';
+import { KeyCache } from './key-cache.js';
 import { FileProblem, MappedFile, type SkipReason } from './mapped-file.js';
 
 export interface SkippedFile {
@@ -41,6 +42,7 @@ interface Tracked {
 
 export class Directory {
   private readonly tracked = new Map<string, Tracked>();
+  private readonly keyCache = new KeyCache();
   private scanCount = 0;
   private sorted: MappedFile[] = [];
   private sortedDirty = true;
@@ -130,7 +132,7 @@ export class Directory {
       const parsed = parseFileName(fileName);
       if (!parsed.ok) return new FileProblem('file_name', `file name ${parsed.message}`);
       try {
-        t.file = MappedFile.open(path, fileName, parsed.name);
+        t.file = MappedFile.open(path, fileName, parsed.name, this.keyCache);
       } catch (e) {
         if (e instanceof FileProblem) return e;
         throw e;

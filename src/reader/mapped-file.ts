@@ -16,7 +16,8 @@ import {
   readUsed,
   type SlotWidth,
 } from '../format/layout.js';
-import { decodeKey, type DecodedKey, type KeyShape } from '../format/key.js';
+import type { DecodedKey, KeyShape } from '../format/key.js';
+import { KeyCache } from './key-cache.js';
 import { processIdOf, type ParsedFileName } from '../format/filename.js';
 import { openSource, type FileSource } from './file-source.js';
 
@@ -65,12 +66,13 @@ export class MappedFile {
     private fd: number,
     readonly dev: number,
     readonly ino: number,
+    private readonly keyCache: KeyCache,
   ) {
     this.source = openSource(fd);
   }
 
   /** Open without following symlinks or blocking on FIFOs; throws FileProblem. */
-  static open(path: string, fileName: string, name: ParsedFileName): MappedFile {
+  static open(path: string, fileName: string, name: ParsedFileName, keyCache = new KeyCache()): MappedFile {
     let fd: number;
     try {
       fd = openSync(path, OPEN_FLAGS);
@@ -90,7 +92,7 @@ export class MappedFile {
       closeSync(fd);
       throw new FileProblem('not_regular_file', 'is not a regular file');
     }
-    return new MappedFile(path, fileName, name, fd, st.dev, st.ino);
+    return new MappedFile(path, fileName, name, fd, st.dev, st.ino, keyCache);
   }
 
   get isOpen(): boolean {
@@ -151,7 +153,7 @@ export class MappedFile {
     let pos = this.parsedUpTo;
     while (pos < used) {
       const n = entryBounds(bytes, view, pos, used, slot);
-      const key = decodeKey(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
+      const key = this.keyCache.decode(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
       const shape = key.shape === 'python-nohelp' ? 'python' : key.shape;
       const fileShape = this.shape === 'python-nohelp' ? 'python' : this.shape;
       if (fileShape !== null && fileShape !== shape) {
