@@ -3,6 +3,8 @@
  */
 import { Command, Option } from 'commander';
 import { Collector } from './collector.js';
+import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './config.js';
+import { startDaemon } from './daemon.js';
 import { DirectoryError } from './reader/directory.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
@@ -33,6 +35,39 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics' }): v
   process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(collection.families) : renderText(collection.families));
 }
 
+/** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
+const EXIT_DEADLINE_MS = 9_500;
+
+async function serveCommand(flags: Flags): Promise<void> {
+  let daemon;
+  try {
+    daemon = await startDaemon(resolveConfig(flags, process.env));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`multiproc-exporter: ${e.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw e;
+  }
+  const running = daemon;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    setTimeout(() => process.exit(0), EXIT_DEADLINE_MS).unref();
+    running.stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 export function buildProgram(): Command {
   const program = new Command('multiproc-exporter')
     .description('Serve the metrics that many worker processes write to per-process .db files, merged as one.')
@@ -41,6 +76,16 @@ export function buildProgram(): Command {
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
     });
+  const serve = program
+    .command('serve', { isDefault: true })
+    .description('serve the merged metrics of a directory over HTTP (the default command)');
+  for (const o of OPTIONS) {
+    const option = new Option(o.flag, optionHelp(o));
+    if (o.key === 'label') option.argParser(collect);
+    serve.addOption(option);
+  }
+  serve.action((flags: Flags) => serveCommand(flags));
+
   program
     .command('render')
     .description('merge the .db files of a directory once and print the exposition to stdout; skipped files are reported on stderr')
@@ -54,8 +99,11 @@ export function buildProgram(): Command {
   return program;
 }
 
-export function main(argv: readonly string[]): void {
-  buildProgram().parse(argv as string[]);
+export async function main(argv: readonly string[]): Promise<void> {
+  await buildProgram().parseAsync(argv as string[]);
 }
 
-main(process.argv);
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`multiproc-exporter: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

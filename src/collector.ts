@@ -3,8 +3,9 @@
  * both between collections, so a long-lived process re-reads only what changed.
  */
 import { Directory, type SkippedFile } from './reader/directory.js';
+import type { MappedFile } from './reader/mapped-file.js';
 import { Merger, type MergeProblem } from './merge/merger.js';
-import type { MetricFamily } from './merge/model.js';
+import type { Label, MetricFamily } from './merge/model.js';
 
 export interface Collection {
   readonly families: readonly MetricFamily[];
@@ -13,21 +14,29 @@ export interface Collection {
   /** Entries of served files that could not be merged. */
   readonly problems: readonly MergeProblem[];
   readonly filesServed: number;
+  /** The files served, sorted by name (valid until the next collection). */
+  readonly files: readonly MappedFile[];
+}
+
+export interface CollectorOptions {
+  /** Constant labels added to every merged series that lacks them (sorted by name). */
+  readonly constLabels?: readonly Label[];
 }
 
 export class Collector {
   readonly directory: Directory;
-  private readonly merger = new Merger();
+  private readonly merger: Merger;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: CollectorOptions = {}) {
     this.directory = new Directory(dir);
+    this.merger = new Merger(options.constLabels ?? []);
   }
 
   /** Throws DirectoryError when the directory itself is unusable. */
   collect(): Collection {
     const scan = this.directory.scan();
     const families = this.merger.merge(scan.files);
-    return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length };
+    return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files };
   }
 
   get seriesCount(): number {

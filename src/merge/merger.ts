@@ -65,6 +65,9 @@ export class Merger {
   private orderDirty = false;
   private scans = 0;
 
+  /** `constLabels`: added to every series that lacks a label of that name (sorted by name). */
+  constructor(private readonly constLabels: readonly Label[] = []) {}
+
   /** Series currently known (self metric). */
   get seriesCount(): number {
     let n = 0;
@@ -210,12 +213,20 @@ export class Merger {
           op = Op.BucketCount;
           const countName = `${key.metric}_count`;
           const countLabels = labels.filter((l) => l[0] !== 'le');
-          companion = family.seriesFor(seriesKey(countName, countLabels), countName, countLabels, Op.Sum, 'count', NaN);
+          companion = family.seriesFor(seriesKey(countName, countLabels), countName, this.withConstLabels(countLabels), Op.Sum, 'count', NaN);
         }
       }
     }
-    const series = family.seriesFor(seriesKey(key.sample, identity), key.sample, labels, op, role, bound);
+    const series = family.seriesFor(seriesKey(key.sample, identity), key.sample, this.withConstLabels(labels), op, role, bound);
     return { family, series, companion };
+  }
+
+  /** Constant labels never override a label the series already has. */
+  private withConstLabels(labels: readonly Label[]): readonly Label[] {
+    if (this.constLabels.length === 0) return labels;
+    const out = [...labels];
+    for (const c of this.constLabels) if (!labels.some((l) => l[0] === c[0])) out.push(c);
+    return out.length === labels.length ? labels : out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   private release(b: Binding): void {

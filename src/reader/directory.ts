@@ -2,7 +2,7 @@
  * The set of `.db` files in one directory, reconciled with `readdir` on every scan: new files
  * are opened and indexed, vanished or replaced ones dropped, every file refreshed. Read-only.
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileName } from '../format/filename.js';
 import { KeyCache } from './key-cache.js';
@@ -49,6 +49,9 @@ export class Directory {
   /** Entries parsed by files no longer tracked (so `entriesParsed` never goes back). */
   private retiredEntriesParsed = 0;
 
+  /** Inode of the directory at the last scan (changes when it is removed and recreated). */
+  inode = -1;
+
   constructor(readonly path: string) {}
 
   /** Total entries parsed since creation: proves that unchanged entries are never re-parsed. */
@@ -62,6 +65,11 @@ export class Directory {
     const scan = ++this.scanCount;
     let names: string[];
     try {
+      const st = statSync(this.path);
+      if (!st.isDirectory()) {
+        throw Object.assign(new Error(`not a directory`), { code: 'ENOTDIR' });
+      }
+      this.inode = st.ino;
       names = readdirSync(this.path);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

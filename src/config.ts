@@ -1,0 +1,194 @@
+/**
+ * Every option of `serve`: its flag, env vars, default and validation, in one table. Precedence:
+ * flag > env (first listed wins) > default. A bad value is a ConfigError (exit 2) that names the
+ * option and where the value came from.
+ */
+import { isIP } from 'node:net';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type LogFormat = 'json' | 'logfmt';
+
+export interface ListenAddress {
+  /** Undefined = every interface (`:9798`). */
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+export interface Config {
+  readonly dir: string;
+  readonly listen: ListenAddress;
+  readonly telemetryPath: string;
+  readonly webConfigFile: string | undefined;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  readonly healthListen: ListenAddress | undefined;
+  readonly labels: readonly (readonly [string, string])[];
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly logFile: string | undefined;
+}
+
+export class ConfigError extends Error {}
+
+/** Flag values as commander gives them (undefined when the flag was not given). */
+export interface Flags {
+  dir?: string;
+  'web.listenAddress'?: string;
+  'web.telemetryPath'?: string;
+  'web.configFile'?: string;
+  'tls.certFile'?: string;
+  'tls.keyFile'?: string;
+  'web.healthAddress'?: string;
+  label?: string[];
+  'log.level'?: string;
+  'log.format'?: string;
+  'log.file'?: string;
+}
+
+export const DEFAULT_PORT = 9798;
+
+/** The option table: what --help shows and what resolveConfig applies. */
+export const OPTIONS = [
+  { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
+  { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6' },
+  { flag: '--web.telemetry-path <path>', key: 'web.telemetryPath', env: [], def: '/metrics', help: 'path under which to expose metrics' },
+  { flag: '--web.config.file <file>', key: 'web.configFile', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
+  { flag: '--tls.cert-file <file>', key: 'tls.certFile', env: ['GME_CERT_FILE'], def: '(none)', help: 'serve HTTPS with this certificate (PEM), without a web config' },
+  { flag: '--tls.key-file <file>', key: 'tls.keyFile', env: ['GME_CERT_KEY'], def: '(none)', help: 'private key (PEM) for --tls.cert-file' },
+  { flag: '--web.health-address <host:port>', key: 'web.healthAddress', env: [], def: '(metrics address)', help: 'serve /liveness and /readiness on their own listener instead of the metrics one' },
+  { flag: '--label <name=value>', key: 'label', env: ['MULTIPROC_EXPORTER_LABELS'], def: '(none)', help: 'constant label added to every merged series that lacks it; repeatable; env form "a=b,c=d"' },
+  { flag: '--log.level <level>', key: 'log.level', env: ['GME_LOG_LEVEL'], def: 'info', help: 'debug, info, warn, error, or quiet (no logs)' },
+  { flag: '--log.format <format>', key: 'log.format', env: [], def: 'json', help: 'json or logfmt' },
+  { flag: '--log.file <file>', key: 'log.file', env: ['GME_LOG_FILE'], def: '(stderr)', help: 'append logs to this file instead of stderr' },
+] as const;
+
+/** The --help text of one option: what it does, its env vars and its default. */
+export function optionHelp(o: (typeof OPTIONS)[number]): string {
+  const env = o.env.length === 0 ? '' : o.key === 'web.listenAddress' ? ' [env: GME_SERVER_HOST + GME_SERVER_PORT]' : ` [env: ${o.env.join(', ')}]`;
+  return `${o.help}${env} [default: ${o.def}]`;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function fromEnv(env: Env, names: readonly string[]): { value: string; source: string } | undefined {
+  for (const name of names) {
+    const v = env[name];
+    if (v !== undefined && v !== '') return { value: v, source: `env ${name}` };
+  }
+  return undefined;
+}
+
+export function resolveConfig(flags: Flags, env: Env): Config {
+  const dirValue = flags.dir !== undefined ? { value: flags.dir, source: '--dir' } : fromEnv(env, OPTIONS[0].env);
+  if (dirValue === undefined || dirValue.value === '') {
+    throw new ConfigError(`no metrics directory: give --dir or set ${OPTIONS[0].env.join(' / ')}`);
+  }
+
+  let listen: ListenAddress;
+  if (flags['web.listenAddress'] !== undefined) {
+    listen = parseListenAddress(flags['web.listenAddress'], '--web.listen-address');
+  } else if (env['GME_SERVER_HOST'] || env['GME_SERVER_PORT']) {
+    const host = env['GME_SERVER_HOST'] || undefined;
+    const port = env['GME_SERVER_PORT'] ? parsePort(env['GME_SERVER_PORT'], 'env GME_SERVER_PORT') : DEFAULT_PORT;
+    if (host !== undefined) checkHost(host, 'env GME_SERVER_HOST');
+    listen = { host, port };
+  } else {
+    listen = { host: undefined, port: DEFAULT_PORT };
+  }
+
+  const telemetryPath = flags['web.telemetryPath'] ?? '/metrics';
+  if (!/^\/[\x21-\x7e]*$/.test(telemetryPath) || ['/', '/liveness', '/readiness'].includes(telemetryPath)) {
+    throw new ConfigError(`--web.telemetry-path ${JSON.stringify(telemetryPath)}: must start with "/" and not be /, /liveness or /readiness`);
+  }
+
+  const cert = flags['tls.certFile'] !== undefined ? { value: flags['tls.certFile'], source: '--tls.cert-file' } : fromEnv(env, ['GME_CERT_FILE']);
+  const key = flags['tls.keyFile'] !== undefined ? { value: flags['tls.keyFile'], source: '--tls.key-file' } : fromEnv(env, ['GME_CERT_KEY']);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(
+      cert === undefined
+        ? `${key!.source} is set but no certificate: give --tls.cert-file or GME_CERT_FILE too`
+        : `${cert.source} is set but no key: give --tls.key-file or GME_CERT_KEY too`,
+    );
+  }
+  if (cert !== undefined && flags['web.configFile'] !== undefined) {
+    throw new ConfigError(`${cert.source} and --web.config.file both configure TLS: use one (tls_server_config in the web config)`);
+  }
+
+  const healthListen =
+    flags['web.healthAddress'] === undefined ? undefined : parseListenAddress(flags['web.healthAddress'], '--web.health-address');
+  if (healthListen !== undefined && healthListen.port === listen.port && healthListen.port !== 0 && healthListen.host === listen.host) {
+    throw new ConfigError(`--web.health-address ${flags['web.healthAddress']} is the metrics address: give a different port`);
+  }
+
+  const labels = parseLabels(flags.label, env['MULTIPROC_EXPORTER_LABELS']);
+
+  const levelValue = flags['log.level'] ?? env['GME_LOG_LEVEL'] ?? 'info';
+  const levelSource = flags['log.level'] !== undefined ? '--log.level' : env['GME_LOG_LEVEL'] !== undefined ? 'env GME_LOG_LEVEL' : 'default';
+  const level = levelValue.toLowerCase();
+  const logLevel: LogLevel | undefined =
+    level === 'quiet' ? 'silent' : level === 'warning' ? 'warn' : (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level);
+  if (logLevel === undefined) throw new ConfigError(`${levelSource} ${JSON.stringify(levelValue)}: must be debug, info, warn, error or quiet`);
+
+  const logFormat = flags['log.format'] ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'logfmt') throw new ConfigError(`--log.format ${JSON.stringify(logFormat)}: must be json or logfmt`);
+
+  return {
+    dir: dirValue.value,
+    listen,
+    telemetryPath,
+    webConfigFile: flags['web.configFile'],
+    tlsCertFile: cert?.value,
+    tlsKeyFile: key?.value,
+    healthListen,
+    labels,
+    logLevel,
+    logFormat,
+    logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
+  };
+}
+
+export function parseListenAddress(text: string, source: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(text);
+  if (m === null) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected host:port, :port or [ipv6]:port`);
+  const host = m[1] ?? (m[2] === '' ? undefined : m[2]);
+  if (m[1] !== undefined && isIP(m[1]) !== 6) throw new ConfigError(`${source} ${JSON.stringify(text)}: ${m[1]} is not an IPv6 address`);
+  if (host !== undefined && m[1] === undefined) checkHost(host, source);
+  return { host, port: parsePort(m[3]!, source) };
+}
+
+function parsePort(text: string, source: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new ConfigError(`${source} ${JSON.stringify(text)}: port must be 0..65535`);
+  return port;
+}
+
+function checkHost(host: string, source: string): void {
+  if (isIP(host) === 0 && !/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/.test(host)) {
+    throw new ConfigError(`${source} ${JSON.stringify(host)}: not an IP address or host name`);
+  }
+}
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+function parseLabels(flagValues: readonly string[] | undefined, envValue: string | undefined): [string, string][] {
+  const items =
+    flagValues !== undefined && flagValues.length > 0
+      ? flagValues.map((v) => ({ text: v, source: '--label' }))
+      : (envValue ?? '')
+          .split(',')
+          .filter((s) => s.trim() !== '')
+          .map((v) => ({ text: v.trim(), source: 'env MULTIPROC_EXPORTER_LABELS' }));
+  const out: [string, string][] = [];
+  for (const { text, source } of items) {
+    const eq = text.indexOf('=');
+    const name = eq < 0 ? text : text.slice(0, eq);
+    const value = eq < 0 ? '' : text.slice(eq + 1);
+    if (eq < 0 || !LABEL_NAME.test(name) || name.startsWith('__')) {
+      throw new ConfigError(`${source} ${JSON.stringify(text)}: expected name=value with a label name like [a-zA-Z_][a-zA-Z0-9_]* (not starting with __)`);
+    }
+    if (value === '') throw new ConfigError(`${source} ${JSON.stringify(text)}: the value is empty (an empty label is no label)`);
+    if (out.some(([n]) => n === name)) throw new ConfigError(`${source}: label ${name} is given twice`);
+    out.push([name, value]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}

@@ -1,0 +1,146 @@
+/**
+ * `serve`: wires the reader (Collector + fs.watch hint), the self metrics, the HTTP listeners,
+ * logs and signals. Bad configuration is a ConfigError (the CLI exits 2 with its message).
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Collector } from './collector.js';
+import { ConfigError, type Config, type ListenAddress } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { loadNative, nativeLoadError } from './native.js';
+import { DirectoryWatch } from './reader/directory-watch.js';
+import { createListener, createRequestHandler } from './server/http-server.js';
+import { ScrapeService } from './server/scrape.js';
+import { SelfMetrics } from './server/self-metrics.js';
+import { BasicAuth, loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
+import { VERSION } from './version.js';
+
+/** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 8_000;
+
+export interface RunningDaemon {
+  readonly logger: Logger;
+  /** Bound addresses (port 0 resolved), metrics first. */
+  readonly addresses: readonly string[];
+  stop(reason: string): Promise<void>;
+}
+
+export async function startDaemon(config: Config): Promise<RunningDaemon> {
+  const web = loadWeb(config);
+  const owned = createLogger({ level: config.logLevel, format: config.logFormat, file: config.logFile });
+  const logger = owned.logger;
+  const native = loadNative() !== null;
+  if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
+
+  const collector = new Collector(config.dir, { constLabels: config.labels });
+  const self = new SelfMetrics({ version: VERSION, native });
+  let lastInode = -1;
+  const watch = new DirectoryWatch(config.dir, () => {
+    scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
+  });
+  const scrape = new ScrapeService(collector, self, logger, (readable) => {
+    if (!readable) return watch.pause();
+    const inode = collector.directory.inode;
+    if (inode !== lastInode) watch.restart(); // first scan, or the directory was recreated
+    else watch.ensure();
+    lastInode = inode;
+  });
+
+  const auth = new BasicAuth(web.basicAuthUsers);
+  const common = { telemetryPath: config.telemetryPath, scrape, logger, version: VERSION, dir: config.dir, auth, headers: web.headers, tls: web.tls };
+  const servers: Server[] = [];
+  const addresses: string[] = [];
+  try {
+    const splitHealth = config.healthListen !== undefined;
+    const main = createListener(createRequestHandler({ ...common, metrics: true, health: !splitHealth }), web.tls);
+    servers.push(main);
+    addresses.push(await listen(main, config.listen, '--web.listen-address'));
+    if (config.healthListen !== undefined) {
+      const health = createListener(createRequestHandler({ ...common, auth: null, tls: null, headers: new Map(), metrics: false, health: true }), null);
+      servers.push(health);
+      addresses.push(await listen(health, config.healthListen, '--web.health-address'));
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    collector.close();
+    await owned.close();
+    throw e;
+  }
+
+  logger.info(
+    {
+      version: VERSION,
+      node: process.version,
+      native,
+      dir: config.dir,
+      listen: addresses[0],
+      health: addresses[1] ?? addresses[0],
+      telemetryPath: config.telemetryPath,
+      tls: web.tls !== null,
+      basicAuth: auth.enabled,
+      labels: Object.fromEntries(config.labels),
+      logLevel: config.logLevel,
+    },
+    'multiproc-exporter started',
+  );
+  void scrape.refresh(); // map and index what is there before the first scrape
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ reason }, 'shutting down: no new connections, finishing in-flight scrapes');
+      const force = setTimeout(() => {
+        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'in-flight requests did not finish in time: closing their connections');
+        for (const s of servers) s.closeAllConnections();
+      }, SHUTDOWN_GRACE_MS);
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeIdleConnections();
+            }),
+        ),
+      );
+      clearTimeout(force);
+      watch.close();
+      collector.close();
+      logger.info('stopped');
+      await owned.close();
+    })();
+    return stopping;
+  };
+  return { logger, addresses, stop };
+}
+
+function loadWeb(config: Config): WebConfig {
+  try {
+    if (config.webConfigFile !== undefined) return loadWebConfig(config.webConfigFile);
+    const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined ? tlsFromFiles(config.tlsCertFile, config.tlsKeyFile) : null;
+    return { tls, basicAuthUsers: new Map(), headers: new Map() };
+  } catch (e) {
+    if (e instanceof WebConfigError) throw new ConfigError(e.message);
+    throw e;
+  }
+}
+
+function formatAddress(a: ListenAddress): string {
+  const host = a.host === undefined ? '' : a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${host}:${a.port}`;
+}
+
+function listen(server: Server, address: ListenAddress, option: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why =
+        err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' ? 'no such local address' : err.message;
+      reject(new ConfigError(`${option} ${formatAddress(address)}: cannot listen: ${why} (${err.code ?? 'error'})`));
+    };
+    server.once('error', onError);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', onError);
+      const a = server.address() as AddressInfo;
+      resolve(formatAddress({ host: a.family === 'IPv6' && a.address === '::' ? undefined : a.address, port: a.port }));
+    });
+  });
+}

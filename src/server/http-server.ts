@@ -1,0 +1,113 @@
+/**
+ * HTTP(S) routes of the daemon: the metrics path, health, the landing page. Nothing here reads
+ * files: it asks the ScrapeService for bodies and the directory status.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { acceptsGzip, chooseFormat } from '../exposition/index.js';
+import type { Logger } from '../logger.js';
+import { landingPage } from './landing-page.js';
+import type { ScrapeService } from './scrape.js';
+import { clientCertAllowed, httpsServerOptions, type BasicAuth, type TlsSettings } from './web-config.js';
+
+export interface RouteOptions {
+  readonly telemetryPath: string;
+  /** Serve /liveness and /readiness here (false when they have their own listener). */
+  readonly health: boolean;
+  /** Serve the metrics path and landing page here (false for the health-only listener). */
+  readonly metrics: boolean;
+  readonly scrape: ScrapeService;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly dir: string;
+  readonly auth: BasicAuth | null;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly tls: TlsSettings | null;
+}
+
+/** A readiness check scans again when the last scan is older than this. */
+const READINESS_MAX_AGE_MS = 1000;
+
+export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const landing = landingPage({ version: o.version, telemetryPath: o.telemetryPath, healthOnThisListener: o.health, dir: o.dir });
+  const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>();
+  if (o.metrics) {
+    routes.set(o.telemetryPath, (req, res) => serveMetrics(o, req, res));
+    routes.set('/', (_req, res) => send(res, 200, 'text/html; charset=utf-8', landing));
+  }
+  if (o.health) {
+    routes.set('/liveness', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+    routes.set('/readiness', (_req, res) => serveReadiness(o, res));
+  }
+
+  return (req, res) => {
+    for (const [name, value] of o.headers) res.setHeader(name, value);
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const route = routes.get(path);
+    if (route === undefined) {
+      send(res, 404, 'text/plain; charset=utf-8', `404 not found: ${path}\n`);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      send(res, 405, 'text/plain; charset=utf-8', `405 method ${req.method} not allowed: use GET or HEAD\n`);
+      return;
+    }
+    if (o.tls !== null && !clientCertAllowed(o.tls, req.socket as TLSSocket)) {
+      send(res, 403, 'text/plain; charset=utf-8', '403 a valid client certificate is required\n');
+      return;
+    }
+    const run = async (): Promise<void> => {
+      if (o.auth !== null && o.auth.enabled && !(await o.auth.check(req.headers.authorization))) {
+        res.setHeader('WWW-Authenticate', 'Basic realm="multiproc-exporter", charset="UTF-8"');
+        send(res, 401, 'text/plain; charset=utf-8', '401 unauthorized\n');
+        return;
+      }
+      await route(req, res);
+    };
+    run().catch((err: unknown) => {
+      o.logger.error({ err, path }, 'request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', '500 internal error (logged)\n');
+      else res.destroy();
+    });
+  };
+}
+
+async function serveMetrics(o: RouteOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const format = chooseFormat(req.headers.accept);
+  const gzipped = acceptsGzip(req.headers['accept-encoding']);
+  const { body, contentType } = await o.scrape.scrape(format, gzipped);
+  res.setHeader('Vary', 'Accept, Accept-Encoding');
+  if (gzipped) res.setHeader('Content-Encoding', 'gzip');
+  send(res, 200, contentType, body);
+}
+
+async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<void> {
+  let status = o.scrape.directoryStatus;
+  if (!status.ready || Date.now() - status.lastScanAt > READINESS_MAX_AGE_MS) status = await o.scrape.refresh();
+  if (status.ready) sendJson(res, 200, { status: 'ready', dir: o.dir });
+  else sendJson(res, 503, { status: 'not ready', dir: o.dir, reason: status.reason });
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json', `${JSON.stringify(value)}\n`);
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  // HEAD: same headers, no body (node:http drops the body of a HEAD response by itself).
+  res.end(body);
+}
+
+/** An http or https server with timeouts set: a slow or idle client cannot hold a socket for long. */
+export function createListener(handler: (req: IncomingMessage, res: ServerResponse) => void, tls: TlsSettings | null): Server {
+  const server = tls === null ? createHttpServer(handler) : (createHttpsServer(httpsServerOptions(tls), handler) as unknown as Server);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 15_000; // above Prometheus' idle connection reuse between scrapes
+  server.maxHeadersCount = 100;
+  return server;
+}

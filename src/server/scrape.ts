@@ -1,0 +1,148 @@
+/**
+ * One scrape: scan + merge the directory, add the self metrics, render in the negotiated format,
+ * gzip if asked. Scrapes that arrive while one is being prepared share it (single flight), and
+ * so do their rendered and compressed bodies.
+ */
+import { promisify } from 'node:util';
+import { gzip as gzipCallback, constants as zlib } from 'node:zlib';
+import type { Collection, Collector } from '../collector.js';
+import { CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, renderOpenMetrics, renderText } from '../exposition/index.js';
+import type { MetricFamily } from '../merge/model.js';
+import { DirectoryError } from '../reader/directory.js';
+import type { Logger } from '../logger.js';
+import type { SelfMetrics } from './self-metrics.js';
+
+const gzip = promisify(gzipCallback);
+
+export type Format = 'text' | 'openmetrics';
+
+export interface ScrapeBody {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly gzipped: boolean;
+}
+
+export interface DirectoryStatus {
+  /** A scan has succeeded since start, and the last scan succeeded. */
+  readonly ready: boolean;
+  /** Why not ready (for /readiness), else null. */
+  readonly reason: string | null;
+  readonly lastScanAt: number;
+}
+
+/** The state of one prepared scrape: families are rendered at most once per format. */
+class Snapshot {
+  private readonly bodies = new Map<string, Promise<ScrapeBody>>();
+
+  constructor(private readonly families: readonly MetricFamily[]) {}
+
+  /**
+   * Called synchronously right after the snapshot resolves (before the next scan can run and
+   * update the families in place), so rendering sees this scan's values.
+   */
+  body(format: Format, gzipped: boolean): Promise<ScrapeBody> {
+    const key = `${format}/${gzipped}`;
+    let p = this.bodies.get(key);
+    if (p === undefined) {
+      const plain = this.bodies.get(`${format}/false`);
+      const contentType = format === 'openmetrics' ? CONTENT_TYPE_OPENMETRICS : CONTENT_TYPE_TEXT;
+      const text = plain === undefined ? Buffer.from(format === 'openmetrics' ? renderOpenMetrics(this.families) : renderText(this.families)) : undefined;
+      if (!gzipped) {
+        p = Promise.resolve({ body: text!, contentType, gzipped: false });
+      } else {
+        const source = text !== undefined ? Promise.resolve(text) : plain!.then((b) => b.body);
+        p = source.then(async (b) => ({ body: await gzip(b, { level: zlib.Z_BEST_SPEED }), contentType, gzipped: true }));
+      }
+      this.bodies.set(key, p);
+    }
+    return p;
+  }
+}
+
+export class ScrapeService {
+  private inflight: Promise<Snapshot> | null = null;
+  private status: DirectoryStatus = { ready: false, reason: 'no scan yet', lastScanAt: 0 };
+  private readonly reportedProblems = new Set<string>();
+
+  constructor(
+    private readonly collector: Collector,
+    private readonly self: SelfMetrics,
+    private readonly logger: Logger,
+    /** Called after every scan with whether the directory was readable (e.g. to re-arm a watch). */
+    private readonly afterScan: (readable: boolean) => void = () => {},
+  ) {}
+
+  get directoryStatus(): DirectoryStatus {
+    return this.status;
+  }
+
+  /** The body of a scrape in this format; joins a scrape already being prepared. */
+  async scrape(format: Format, gzipped: boolean): Promise<ScrapeBody> {
+    const snapshot = await this.prepare(true);
+    return snapshot.body(format, gzipped);
+  }
+
+  /** A scan without a response (fs.watch hint, readiness check): indexes new files early. */
+  async refresh(): Promise<DirectoryStatus> {
+    await this.prepare(false);
+    return this.status;
+  }
+
+  private prepare(timed: boolean): Promise<Snapshot> {
+    if (this.inflight === null) {
+      this.inflight = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.scan(timed))
+        .finally(() => {
+          this.inflight = null;
+        });
+    }
+    return this.inflight;
+  }
+
+  private async scan(timed: boolean): Promise<Snapshot> {
+    const end = timed ? this.self.scrapeDuration.startTimer() : undefined;
+    let merged: readonly MetricFamily[] = [];
+    try {
+      const collection = this.collector.collect();
+      merged = collection.families;
+      this.self.observe(collection, this.collector.seriesCount);
+      this.report(collection);
+      this.setStatus(true, null);
+    } catch (e) {
+      if (!(e instanceof DirectoryError)) throw e;
+      this.self.observeUnreadable();
+      this.setStatus(false, e.message);
+    }
+    end?.();
+    const self = await this.self.families();
+    // The self families are fresh objects each time; merged ones are updated in place by the
+    // next scan, which cannot start before this snapshot's bodies are rendered (see Snapshot).
+    return new Snapshot(merged.length === 0 ? self : [...merged, ...self]);
+  }
+
+  /** Ready = the last scan could read the directory (so at least one scan succeeded). */
+  private setStatus(readable: boolean, reason: string | null): void {
+    const was = this.status;
+    this.status = { ready: readable, reason: readable ? null : reason, lastScanAt: Date.now() };
+    const dir = this.collector.directory.path;
+    if (readable && !was.ready) this.logger.info({ dir }, 'metrics directory readable: ready');
+    if (!readable && (was.ready || was.reason !== reason)) {
+      this.logger.warn({ dir, reason }, 'metrics directory not readable: not ready (retried on every scrape and readiness check)');
+    }
+    this.afterScan(readable);
+  }
+
+  /** One log line per newly skipped file or newly found merge problem, not one per scrape. */
+  private report(collection: Collection): void {
+    for (const s of collection.skipped) {
+      if (s.isNew) this.logger.warn({ file: s.fileName, reason: s.reason }, s.message);
+    }
+    for (const p of collection.problems) {
+      const key = `${p.fileName}\u0000${p.message}`;
+      if (this.reportedProblems.has(key)) continue;
+      if (this.reportedProblems.size >= 10_000) this.reportedProblems.clear(); // bounded; may log again
+      this.reportedProblems.add(key);
+      this.logger.warn({ file: p.fileName, reason: 'type_conflict' }, `${this.collector.directory.path}/${p.fileName}: ${p.message}`);
+    }
+  }
+}

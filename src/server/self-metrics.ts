@@ -1,0 +1,130 @@
+/**
+ * The exporter's own metrics (prom-client, its own registry), appended to every /metrics
+ * response. Every name starts with `multiproc_exporter_`, so none collides with merged metrics.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { Collection } from '../collector.js';
+import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
+import type { MappedFile } from '../reader/mapped-file.js';
+import { formatValue } from '../exposition/number.js';
+
+export const SELF_PREFIX = 'multiproc_exporter_';
+
+export class SelfMetrics {
+  readonly registry = new Registry();
+  readonly scrapeDuration: Histogram;
+  private readonly files: Gauge;
+  private readonly filesSkipped: Gauge;
+  private readonly skippedTotal: Counter;
+  private readonly entries: Gauge;
+  private readonly series: Gauge;
+  private readonly mappedBytes: Gauge;
+  private readonly directoryReadable: Gauge;
+  readonly scrapeErrors: Counter;
+
+  constructor(info: { version: string; native: boolean }) {
+    const registers = [this.registry];
+    this.scrapeDuration = new Histogram({
+      name: `${SELF_PREFIX}scrape_duration_seconds`,
+      help: 'Time to read, merge and render the metrics directory for one /metrics response.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.files = new Gauge({
+      name: `${SELF_PREFIX}files`,
+      help: 'Files served in the last scan, by metric type and the dialect that wrote them.',
+      labelNames: ['type', 'dialect'],
+      registers,
+    });
+    this.filesSkipped = new Gauge({
+      name: `${SELF_PREFIX}files_skipped`,
+      help: 'Files not served in the last scan, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.skippedTotal = new Counter({
+      name: `${SELF_PREFIX}skipped_files_total`,
+      help: 'Times a file started being skipped, by reason (each is logged once).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.entries = new Gauge({ name: `${SELF_PREFIX}entries`, help: 'Entries indexed in the served files.', registers });
+    this.series = new Gauge({ name: `${SELF_PREFIX}series`, help: 'Merged series known.', registers });
+    this.mappedBytes = new Gauge({ name: `${SELF_PREFIX}mapped_bytes`, help: 'Bytes of metric files currently memory-mapped.', registers });
+    this.directoryReadable = new Gauge({
+      name: `${SELF_PREFIX}directory_readable`,
+      help: '1 if the last scan could read the metrics directory, else 0.',
+      registers,
+    });
+    this.scrapeErrors = new Counter({
+      name: `${SELF_PREFIX}scrape_errors_total`,
+      help: 'Scans that failed because the metrics directory could not be read.',
+      registers,
+    });
+    new Gauge({
+      name: `${SELF_PREFIX}build_info`,
+      help: 'Version of multiproc-exporter and Node.js; native is whether files are memory-mapped.',
+      labelNames: ['version', 'nodejs_version', 'native'],
+      registers,
+    }).set({ version: info.version, nodejs_version: process.version, native: String(info.native) }, 1);
+    collectDefaultMetrics({ register: this.registry, prefix: SELF_PREFIX });
+  }
+
+  /** Record what one scan found. */
+  observe(collection: Collection, seriesCount: number): void {
+    this.directoryReadable.set(1);
+    this.files.reset();
+    let entries = 0;
+    let mapped = 0;
+    for (const f of collection.files) {
+      this.files.inc({ type: f.name.type, dialect: dialectOf(f) });
+      entries += f.entryCount;
+      mapped += f.mappedBytes;
+    }
+    this.filesSkipped.reset();
+    for (const s of collection.skipped) {
+      this.filesSkipped.inc({ reason: s.reason });
+      if (s.isNew) this.skippedTotal.inc({ reason: s.reason });
+    }
+    this.entries.set(entries);
+    this.series.set(seriesCount);
+    this.mappedBytes.set(mapped);
+  }
+
+  observeUnreadable(): void {
+    this.directoryReadable.set(0);
+    this.scrapeErrors.inc();
+    this.files.reset();
+    this.filesSkipped.reset();
+    this.entries.set(0);
+    this.series.set(0);
+    this.mappedBytes.set(0);
+  }
+
+  /** The registry's current values as metric families for our renderers. */
+  async families(): Promise<MetricFamily[]> {
+    return (await this.registry.getMetricsAsJSON()).map(toFamily);
+  }
+}
+
+/** The writer layout a file matches: python (≥ 0.18), python-legacy (≤ 0.17), ruby; unknown until it has entries. */
+export function dialectOf(f: MappedFile): string {
+  if (f.shape === null) return 'unknown';
+  if (f.shape === 'ruby') return 'ruby';
+  return f.slot === 16 ? 'python' : 'python-legacy';
+}
+
+function toFamily(m: MetricObjectWithValues<MetricValue<string>>): MetricFamily {
+  const t = String(m.type);
+  const type: MetricType = t === 'counter' || t === 'gauge' || t === 'histogram' || t === 'summary' ? t : 'unknown';
+  const name = type === 'counter' && m.name.endsWith('_total') ? m.name.slice(0, -6) : m.name;
+  const samples: Sample[] = m.values.map((v) => {
+    const withName = v as MetricValue<string> & { metricName?: string };
+    const labels: Label[] = Object.entries(v.labels)
+      .filter(([, value]) => value !== undefined && value !== '')
+      .map(([k, value]) => [k, typeof value === 'number' ? formatValue(value) : String(value)] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return { name: withName.metricName ?? m.name, labels, value: v.value };
+  });
+  return { name, type, help: m.help, samples };
+}
