@@ -153,12 +153,12 @@ export function parseListenAddress(text: string, source: string): ListenAddress 
   const host = m[1] ?? (m[2] === '' ? undefined : m[2]);
   if (m[1] !== undefined && isIP(m[1]) !== 6) throw new ConfigError(`${source} ${JSON.stringify(text)}: ${m[1]} is not an IPv6 address`);
   if (host !== undefined && m[1] === undefined) checkHost(host, source);
-  return { host, port: parsePort(m[3]!, source) };
+  return { host, port: parsePort(m[3]!, source, text) };
 }
 
-function parsePort(text: string, source: string): number {
+function parsePort(text: string, source: string, shown = text): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 0 && port <= 65535)) throw new ConfigError(`${source} ${JSON.stringify(text)}: port must be 0..65535`);
+  if (!(port >= 0 && port <= 65535)) throw new ConfigError(`${source} ${JSON.stringify(shown)}: port must be 0..65535`);
   return port;
 }
 

@@ -100,7 +100,7 @@ describe('render', () => {
     const r = render('--dir', join(tmp, 'nope'));
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`multiproc-exporter: metrics directory ${join(tmp, 'nope')} cannot be read: ENOENT: no such file or directory, scandir '${join(tmp, 'nope')}'\n`);
+    expect(r.stderr).toBe(`multiproc-exporter: metrics directory ${join(tmp, 'nope')} cannot be read: ENOENT: no such file or directory, stat '${join(tmp, 'nope')}'\n`);
   });
 
   it('exits 2 when the directory is a file or unreadable', () => {

@@ -26,9 +26,6 @@ export interface RouteOptions {
   readonly tls: TlsSettings | null;
 }
 
-/** A readiness check scans again when the last scan is older than this. */
-const READINESS_MAX_AGE_MS = 1000;
-
 export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const landing = landingPage({ version: o.version, telemetryPath: o.telemetryPath, healthOnThisListener: o.health, dir: o.dir });
   const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>();
@@ -84,8 +81,8 @@ async function serveMetrics(o: RouteOptions, req: IncomingMessage, res: ServerRe
 }
 
 async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<void> {
-  let status = o.scrape.directoryStatus;
-  if (!status.ready || Date.now() - status.lastScanAt > READINESS_MAX_AGE_MS) status = await o.scrape.refresh();
+  // A scan per check (shared with any scrape in flight): cheap, and never reports a stale state.
+  const status = await o.scrape.refresh();
   if (status.ready) sendJson(res, 200, { status: 'ready', dir: o.dir });
   else sendJson(res, 503, { status: 'not ready', dir: o.dir, reason: status.reason });
 }

@@ -27,7 +27,6 @@ export interface DirectoryStatus {
   readonly ready: boolean;
   /** Why not ready (for /readiness), else null. */
   readonly reason: string | null;
-  readonly lastScanAt: number;
 }
 
 /** The state of one prepared scrape: families are rendered at most once per format. */
@@ -61,7 +60,7 @@ class Snapshot {
 
 export class ScrapeService {
   private inflight: Promise<Snapshot> | null = null;
-  private status: DirectoryStatus = { ready: false, reason: 'no scan yet', lastScanAt: 0 };
+  private status: DirectoryStatus = { ready: false, reason: 'no scan yet' };
   private readonly reportedProblems = new Set<string>();
 
   constructor(
@@ -71,10 +70,6 @@ export class ScrapeService {
     /** Called after every scan with whether the directory was readable (e.g. to re-arm a watch). */
     private readonly afterScan: (readable: boolean) => void = () => {},
   ) {}
-
-  get directoryStatus(): DirectoryStatus {
-    return this.status;
-  }
 
   /** The body of a scrape in this format; joins a scrape already being prepared. */
   async scrape(format: Format, gzipped: boolean): Promise<ScrapeBody> {
@@ -123,7 +118,7 @@ export class ScrapeService {
   /** Ready = the last scan could read the directory (so at least one scan succeeded). */
   private setStatus(readable: boolean, reason: string | null): void {
     const was = this.status;
-    this.status = { ready: readable, reason: readable ? null : reason, lastScanAt: Date.now() };
+    this.status = { ready: readable, reason: readable ? null : reason };
     const dir = this.collector.directory.path;
     if (readable && !was.ready) this.logger.info({ dir }, 'metrics directory readable: ready');
     if (!readable && (was.ready || was.reason !== reason)) {

@@ -1,0 +1,119 @@
+/** The option table: precedence flag > env > default, and every bad value named with its source. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_PORT, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
+
+const base = { dir: '/m' };
+
+describe('resolveConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(resolveConfig(base, {})).toEqual({
+      dir: '/m',
+      listen: { host: undefined, port: DEFAULT_PORT },
+      telemetryPath: '/metrics',
+      webConfigFile: undefined,
+      tlsCertFile: undefined,
+      tlsKeyFile: undefined,
+      healthListen: undefined,
+      labels: [],
+      logLevel: 'info',
+      logFormat: 'json',
+      logFile: undefined,
+    });
+  });
+
+  it('takes the directory from the first env var set, in the documented order; the flag wins', () => {
+    const all = { PROMETHEUS_MULTIPROC_DIR: '/a', prometheus_multiproc_dir: '/b', GME_MMAP_METRICS_DIR: '/c' };
+    expect(resolveConfig({}, all).dir).toBe('/a');
+    expect(resolveConfig({}, { ...all, PROMETHEUS_MULTIPROC_DIR: undefined }).dir).toBe('/b');
+    expect(resolveConfig({}, { GME_MMAP_METRICS_DIR: '/c' }).dir).toBe('/c');
+    expect(resolveConfig({ dir: '/flag' }, all).dir).toBe('/flag');
+  });
+
+  it('needs a directory', () => {
+    expect(() => resolveConfig({}, {})).toThrow(
+      new ConfigError('no metrics directory: give --dir or set PROMETHEUS_MULTIPROC_DIR / prometheus_multiproc_dir / GME_MMAP_METRICS_DIR'),
+    );
+  });
+
+  it('builds the listen address from GME_SERVER_HOST and GME_SERVER_PORT; the flag wins', () => {
+    expect(resolveConfig(base, { GME_SERVER_HOST: '127.0.0.1', GME_SERVER_PORT: '8083' }).listen).toEqual({ host: '127.0.0.1', port: 8083 });
+    expect(resolveConfig(base, { GME_SERVER_PORT: '8083' }).listen).toEqual({ host: undefined, port: 8083 });
+    expect(resolveConfig(base, { GME_SERVER_HOST: 'localhost' }).listen).toEqual({ host: 'localhost', port: DEFAULT_PORT });
+    expect(resolveConfig({ ...base, 'web.listenAddress': '[::1]:9' }, { GME_SERVER_PORT: '8083' }).listen).toEqual({ host: '::1', port: 9 });
+  });
+
+  it.each([
+    ['nope', '--web.listen-address "nope": expected host:port, :port or [ipv6]:port'],
+    [':99999', '--web.listen-address ":99999": port must be 0..65535'],
+    ['[zz]:1', '--web.listen-address "[zz]:1": expected host:port, :port or [ipv6]:port'],
+    ['[1.2.3.4]:1', '--web.listen-address "[1.2.3.4]:1": 1.2.3.4 is not an IPv6 address'],
+    ['bad_host:1', '--web.listen-address "bad_host": not an IP address or host name'],
+  ])('rejects listen address %s', (value, message) => {
+    expect(() => resolveConfig({ ...base, 'web.listenAddress': value }, {})).toThrow(new ConfigError(message));
+  });
+
+  it('rejects a bad GME_SERVER_PORT naming the variable', () => {
+    expect(() => resolveConfig(base, { GME_SERVER_PORT: 'http' })).toThrow(new ConfigError('env GME_SERVER_PORT "http": port must be 0..65535'));
+  });
+
+  it('reads log settings: GME_LOG_LEVEL quiet silences, the flag wins, bad values are named', () => {
+    expect(resolveConfig(base, { GME_LOG_LEVEL: 'quiet' }).logLevel).toBe('silent');
+    expect(resolveConfig(base, { GME_LOG_LEVEL: 'WARN' }).logLevel).toBe('warn');
+    expect(resolveConfig({ ...base, 'log.level': 'debug' }, { GME_LOG_LEVEL: 'quiet' }).logLevel).toBe('debug');
+    expect(resolveConfig(base, { GME_LOG_FILE: '/var/log/x.log' }).logFile).toBe('/var/log/x.log');
+    expect(resolveConfig({ ...base, 'log.file': '/f' }, { GME_LOG_FILE: '/e' }).logFile).toBe('/f');
+    expect(() => resolveConfig(base, { GME_LOG_LEVEL: 'loud' })).toThrow(new ConfigError('env GME_LOG_LEVEL "loud": must be debug, info, warn, error or quiet'));
+    expect(() => resolveConfig({ ...base, 'log.format': 'xml' }, {})).toThrow(new ConfigError('--log.format "xml": must be json or logfmt'));
+  });
+
+  it('takes TLS files from flags or GME_CERT_FILE/GME_CERT_KEY, and wants both', () => {
+    const c = resolveConfig(base, { GME_CERT_FILE: '/c.pem', GME_CERT_KEY: '/k.pem' });
+    expect([c.tlsCertFile, c.tlsKeyFile]).toEqual(['/c.pem', '/k.pem']);
+    expect(() => resolveConfig(base, { GME_CERT_FILE: '/c.pem' })).toThrow(new ConfigError('env GME_CERT_FILE is set but no key: give --tls.key-file or GME_CERT_KEY too'));
+    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k' }, {})).toThrow(new ConfigError('--tls.key-file is set but no certificate: give --tls.cert-file or GME_CERT_FILE too'));
+    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k', 'tls.certFile': '/c', 'web.configFile': '/w.yml' }, {})).toThrow(ConfigError);
+  });
+
+  it('parses constant labels from --label or MULTIPROC_EXPORTER_LABELS, sorted; the flag wins', () => {
+    expect(resolveConfig(base, { MULTIPROC_EXPORTER_LABELS: 'shard=catchall, zone=a=b' }).labels).toEqual([
+      ['shard', 'catchall'],
+      ['zone', 'a=b'],
+    ]);
+    expect(resolveConfig({ ...base, label: ['b=2', 'a=1'] }, { MULTIPROC_EXPORTER_LABELS: 'c=3' }).labels).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+    expect(() => resolveConfig({ ...base, label: ['9x=1'] }, {})).toThrow(/--label "9x=1": expected name=value/);
+    expect(() => resolveConfig({ ...base, label: ['__x=1'] }, {})).toThrow(/not starting with __/);
+    expect(() => resolveConfig({ ...base, label: ['a='] }, {})).toThrow(new ConfigError('--label "a=": the value is empty (an empty label is no label)'));
+    expect(() => resolveConfig({ ...base, label: ['a=1', 'a=2'] }, {})).toThrow(new ConfigError('--label: label a is given twice'));
+    expect(() => resolveConfig(base, { MULTIPROC_EXPORTER_LABELS: 'novalue' })).toThrow(/env MULTIPROC_EXPORTER_LABELS "novalue"/);
+  });
+
+  it('checks the telemetry path and the health address', () => {
+    expect(resolveConfig({ ...base, 'web.telemetryPath': '/m2' }, {}).telemetryPath).toBe('/m2');
+    expect(() => resolveConfig({ ...base, 'web.telemetryPath': 'metrics' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, 'web.telemetryPath': '/readiness' }, {})).toThrow(ConfigError);
+    expect(resolveConfig({ ...base, 'web.healthAddress': '127.0.0.1:9799' }, {}).healthListen).toEqual({ host: '127.0.0.1', port: 9799 });
+    expect(() => resolveConfig({ ...base, 'web.listenAddress': ':9000', 'web.healthAddress': ':9000' }, {})).toThrow(
+      new ConfigError('--web.health-address :9000 is the metrics address: give a different port'),
+    );
+  });
+});
+
+describe('--help text', () => {
+  it('names every env var and default', () => {
+    const dir = OPTIONS.find((o) => o.key === 'dir')!;
+    expect(optionHelp(dir)).toBe(
+      'metrics directory the workers write their .db files into [env: PROMETHEUS_MULTIPROC_DIR, prometheus_multiproc_dir, GME_MMAP_METRICS_DIR] [default: (required)]',
+    );
+    const listen = OPTIONS.find((o) => o.key === 'web.listenAddress')!;
+    expect(optionHelp(listen)).toContain(`[env: GME_SERVER_HOST + GME_SERVER_PORT] [default: :${DEFAULT_PORT}]`);
+  });
+
+  it('parses IPv6 and all-interfaces forms', () => {
+    expect(parseListenAddress(':80', 'x')).toEqual({ host: undefined, port: 80 });
+    expect(parseListenAddress('[::]:80', 'x')).toEqual({ host: '::', port: 80 });
+    expect(parseListenAddress('example.com:80', 'x')).toEqual({ host: 'example.com', port: 80 });
+  });
+});
