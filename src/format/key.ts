@@ -117,3 +117,56 @@ function compareLabelNames(a: readonly [string, string], b: readonly [string, st
 function preview(text: string): string {
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }
+
+/**
+ * Python's key bytes (`mmap_dict.py mmap_key`): `json.dumps([metric, sample, labels, help],
+ * sort_keys=True)` with CPython's defaults, separators `", "` and `": "`, ensure_ascii
+ * (FORMAT.md §4.1). `labels` must be sorted by name.
+ */
+export function encodePythonKey(metric: string, sample: string, labels: readonly Label[], help: string): string {
+  let dict = '{';
+  for (let i = 0; i < labels.length; i++) {
+    if (i > 0) dict += ', ';
+    dict += `${pythonJsonString(labels[i]![0])}: ${pythonJsonString(labels[i]![1])}`;
+  }
+  dict += '}';
+  return `[${pythonJsonString(metric)}, ${pythonJsonString(sample)}, ${dict}, ${pythonJsonString(help)}]`;
+}
+
+/**
+ * The Ruby gem's key bytes (`mmaped_value.rb rebuild_key`): compact JSON of
+ * `[metric, sample, names, values]`, non-ASCII raw (FORMAT.md §4.2). `labels` sorted by name.
+ */
+export function encodeRubyKey(metric: string, sample: string, labels: readonly Label[]): string {
+  const names = labels.map((l) => rubyJsonString(l[0])).join(',');
+  const values = labels.map((l) => rubyJsonString(l[1])).join(',');
+  return `[${rubyJsonString(metric)},${rubyJsonString(sample)},[${names}],[${values}]]`;
+}
+
+const SHORT_ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t', 0x08: '\\b', 0x0c: '\\f' };
+
+/** CPython json with ensure_ascii: everything outside U+0020..U+007E escaped, lowercase `\uXXXX`. */
+function pythonJsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const short = SHORT_ESCAPES[c];
+    if (short !== undefined) out += short;
+    else if (c < 0x20 || c > 0x7e) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else out += s[i];
+  }
+  return `${out}"`;
+}
+
+/** Ruby's json generator: `"`, `\` and control characters escaped (lowercase `\u001f`); the rest raw. */
+function rubyJsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const short = SHORT_ESCAPES[c];
+    if (short !== undefined) out += short;
+    else if (c < 0x20) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else out += s[i];
+  }
+  return `${out}"`;
+}

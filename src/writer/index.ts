@@ -1,0 +1,16 @@
+/**
+ * The worker-side library: prom-client-shaped metrics whose values live in this process's
+ * memory-mapped `.db` files, merged and served by the multiproc-exporter daemon.
+ *
+ *   import { Counter, configure } from 'multiproc-exporter/writer';
+ *   configure({ dir: process.env.PROMETHEUS_MULTIPROC_DIR, processId: cluster.worker?.id });
+ *   const requests = new Counter({ name: 'http_requests_total', help: 'Requests.', labelNames: ['code'] });
+ *   requests.inc({ code: 200 });
+ */
+export { configure, WriterConfigError, type Layout, type WriterOptions } from './settings.js';
+export { Counter, CounterChild } from './counter.js';
+export { Gauge, GaugeChild, type GaugeConfiguration } from './gauge.js';
+export { Histogram, HistogramChild, DEFAULT_BUCKETS, type HistogramConfiguration } from './histogram.js';
+export { Summary, SummaryChild } from './summary.js';
+export type { LabelValues, MetricConfiguration } from './metric.js';
+export type { GaugeMode } from '../format/filename.js';
