@@ -1,10 +1,11 @@
 /**
  * Command line: `render` (one merge printed to stdout). The daemon (`serve`) and `demo` build on it.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Collector } from './collector.js';
 import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './config.js';
 import { startDaemon } from './daemon.js';
+import { runDemo } from './demo/demo.js';
 import { DirectoryError } from './reader/directory.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
@@ -85,6 +86,27 @@ export function buildProgram(): Command {
     serve.addOption(option);
   }
   serve.action((flags: Flags) => serveCommand(flags));
+
+  program
+    .command('demo')
+    .description('start a few worker processes writing metrics with the writer library, and the daemon serving them')
+    .option('--web.listen-address <host:port>', 'address of the demo daemon', '127.0.0.1:9798')
+    .option('--workers <n>', 'worker processes', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('an integer 1..64');
+      return n;
+    }, 3)
+    .action(async (opts: { 'web.listenAddress': string; workers: number }) => {
+      try {
+        await runDemo({ listen: opts['web.listenAddress'], workers: opts.workers });
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          process.stderr.write(`multiproc-exporter: ${e.message}\n`);
+          process.exit(EXIT_USAGE);
+        }
+        throw e;
+      }
+    });
 
   program
     .command('render')

@@ -1,0 +1,48 @@
+/**
+ * `demo`: a temporary metrics directory, a few worker processes writing to it with the writer
+ * library, and the daemon serving their merged metrics. Ctrl-C stops everything and removes
+ * the directory.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig } from '../config.js';
+import { startDaemon } from '../daemon.js';
+
+export interface DemoOptions {
+  readonly listen: string;
+  readonly workers: number;
+}
+
+export async function runDemo(o: DemoOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-exporter-demo-'));
+  const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < o.workers; i++) {
+    workers.push(fork(workerScript, [], { env: { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, DEMO_WORKER_ID: String(i) }, stdio: 'inherit' }));
+  }
+  const daemon = await startDaemon(resolveConfig({ dir, 'web.listenAddress': o.listen, 'log.level': 'warn' }, {})).catch((e: unknown) => {
+    for (const w of workers) w.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  const url = `http://${daemon.addresses[0]!.replace(/^:/, '127.0.0.1:')}`;
+  process.stdout.write(
+    `multiproc-exporter demo: ${o.workers} worker processes write to ${dir}\n` +
+      `  metrics:   ${url}/metrics\n  readiness: ${url}/readiness\n  Ctrl-C to stop.\n`,
+  );
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const w of workers) w.kill('SIGTERM');
+    void daemon.stop('demo stopped').finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
