@@ -325,7 +325,7 @@ describe('shutdown', () => {
     const d = await daemon(['--dir', dir]);
     const url = new URL(`${d.url}/metrics`);
     const body = await new Promise<string>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, highWaterMark: 1024 }, (res) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname }, (res) => {
         const chunks: Buffer[] = [];
         res.once('data', (first: Buffer) => {
           chunks.push(first);

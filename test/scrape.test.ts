@@ -27,7 +27,7 @@ describe('ScrapeService', () => {
       scrape.refresh(),
     ]);
     expect(collect).toHaveBeenCalledTimes(1);
-    const [a, b, gz, om] = bodies as [{ body: Buffer }, { body: Buffer }, { body: Buffer; gzipped: boolean }, { body: Buffer; contentType: string }];
+    const [a, b, gz, om] = bodies;
     expect(a).toBe(b); // the same rendered body object, not a second rendering
     expect(gz.gzipped).toBe(true);
     expect(gunzipSync(gz.body).equals(a.body)).toBe(true);
