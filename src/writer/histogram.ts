@@ -80,14 +80,18 @@ export class Histogram extends Metric<HistogramChild> {
   protected createChild(labels: readonly Label[], s: WriterSettings): HistogramChild {
     const ruby = s.layout === 'ruby';
     const n = this.name;
-    // Entries in the order the library creates them: Python _sum then buckets; Ruby _sum, _count, buckets.
+    const bucket = (i: number): number => {
+      const le = ruby ? rubyBound(this.bounds[i]!) : pythonBound(this.bounds[i]!, s.layout === 'python-legacy');
+      return this.slot('histogram', s, n, `${n}_bucket`, withLabel(labels, 'le', le)).at;
+    };
+    // Entries in the order each library creates them, so files match theirs byte for byte:
+    // Python _sum, then the buckets; Ruby _sum, _count, the +Inf bucket, then the others.
+    const last = this.bounds.length - 1;
     const sum = this.slot('histogram', s, n, `${n}_sum`, labels);
     const count = ruby ? this.slot('histogram', s, n, `${n}_count`, labels).at : -1;
     const buckets = new Int32Array(this.bounds.length);
-    this.bounds.forEach((b, i) => {
-      const le = ruby ? rubyBound(b) : pythonBound(b, s.layout === 'python-legacy');
-      buckets[i] = this.slot('histogram', s, n, `${n}_bucket`, withLabel(labels, 'le', le)).at;
-    });
+    if (ruby) buckets[last] = bucket(last);
+    for (let i = 0; i < (ruby ? last : last + 1); i++) buckets[i] = bucket(i);
     return new HistogramChild(sum.file, this.bounds, buckets, sum.at, count, ruby);
   }
 }

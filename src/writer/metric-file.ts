@@ -153,14 +153,15 @@ export class MetricFile {
   }
 }
 
-/** This process's files, one per prefix. */
+/** This process's files, one per (settings, prefix): settings change only in tests. */
 const files = new Map<string, MetricFile>();
 
 export function metricFile(prefix: string, s: WriterSettings): MetricFile {
-  let f = files.get(prefix);
+  const id = `${s.dir}\u0000${s.layout}\u0000${s.processId}\u0000${prefix}`;
+  let f = files.get(id);
   if (f === undefined) {
     f = MetricFile.open(prefix, s);
-    files.set(prefix, f);
+    files.set(id, f);
   }
   return f;
 }

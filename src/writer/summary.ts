@@ -45,8 +45,11 @@ export class Summary extends Metric<SummaryChild> {
 
   protected createChild(labels: readonly Label[], s: WriterSettings): SummaryChild {
     const n = this.name;
+    // Python creates _count then _sum; Ruby _sum then _count (byte-identical files).
+    const ruby = s.layout === 'ruby';
+    const sum0 = ruby ? this.slot('summary', s, n, `${n}_sum`, labels) : null;
     const count = this.slot('summary', s, n, `${n}_count`, labels);
-    const sum = this.slot('summary', s, n, `${n}_sum`, labels);
+    const sum = sum0 ?? this.slot('summary', s, n, `${n}_sum`, labels);
     return new SummaryChild(count.file, count.at, sum.at);
   }
 }
