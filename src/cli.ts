@@ -7,17 +7,18 @@ import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './c
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
 import { DirectoryError } from './reader/directory.js';
+import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
 import { VERSION } from './version.js';
 
 const EXIT_USAGE = 2;
 
-function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics' }): void {
+function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; liveness: LivenessMode }): void {
   if (loadNative() === null) {
     process.stderr.write(`multiproc-exporter: native mmap addon unavailable (${nativeLoadError()}); reading files with plain reads\n`);
   }
-  const collector = new Collector(opts.dir);
+  const collector = new Collector(opts.dir, { liveness: opts.liveness });
   let collection;
   try {
     collection = collector.collect();
@@ -116,6 +117,11 @@ export function buildProgram(): Command {
       new Option('--format <format>', 'exposition format')
         .choices(['text', 'openmetrics'])
         .default('text'),
+    )
+    .addOption(
+      new Option('--liveness <mode>', "how a writer's death is detected (dead writers' live* gauges are left out); off = the libraries' semantics")
+        .choices([...LIVENESS_MODES])
+        .default('auto'),
     )
     .action(renderCommand);
   return program;

@@ -6,6 +6,7 @@ import { Directory, type SkippedFile } from './reader/directory.js';
 import type { MappedFile } from './reader/mapped-file.js';
 import { Merger, type MergeProblem } from './merge/merger.js';
 import type { Label, MetricFamily } from './merge/model.js';
+import type { LivenessMode } from './reader/liveness.js';
 
 export interface Collection {
   readonly families: readonly MetricFamily[];
@@ -21,6 +22,8 @@ export interface Collection {
 export interface CollectorOptions {
   /** Constant labels added to every merged series that lacks them (sorted by name). */
   readonly constLabels?: readonly Label[];
+  /** How a writer's death is detected (default auto); `off` never folds a file. */
+  readonly liveness?: LivenessMode;
 }
 
 export class Collector {
@@ -28,15 +31,44 @@ export class Collector {
   private readonly merger: Merger;
 
   constructor(dir: string, options: CollectorOptions = {}) {
-    this.directory = new Directory(dir);
+    this.directory = new Directory(dir, { liveness: options.liveness ?? 'auto' });
     this.merger = new Merger(options.constLabels ?? []);
   }
 
   /** Throws DirectoryError when the directory itself is unusable. */
   collect(): Collection {
     const scan = this.directory.scan();
+    if (scan.foldedChanged) this.refold();
+    // Dead writers' files: fold their values once, then stop reading them.
+    for (const file of scan.dying) {
+      this.merger.freeze(file);
+      this.directory.retire(file);
+    }
     const families = this.merger.merge(scan.files);
     return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files };
+  }
+
+  /**
+   * A folded file vanished or came back: the folded sums cannot subtract it exactly, so fold
+   * the dead files that are left again, from their (unchanging) contents, in name order.
+   */
+  private refold(): void {
+    this.merger.refold(() => {
+      for (const f of this.directory.folded()) {
+        const file = this.directory.openFolded(f);
+        if (file === null) continue;
+        this.merger.freeze(file);
+        file.close();
+      }
+    });
+  }
+
+  /**
+   * Look at up to `limit` folded files (round robin) for a writer that came back; true if one
+   * did (collect again: its values are served live from then on). Runs off the scrape path.
+   */
+  probeFolded(limit = 256): boolean {
+    return this.directory.probeFolded(limit);
   }
 
   get seriesCount(): number {

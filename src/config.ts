@@ -4,6 +4,7 @@
  * option and where the value came from.
  */
 import { isIP } from 'node:net';
+import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFormat = 'json' | 'logfmt';
@@ -26,6 +27,15 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly logFile: string | undefined;
+  readonly liveness: LivenessMode;
+  /** /readiness also needs this many workers with a fresh heartbeat (0 = no such check). */
+  readonly readinessMinWorkers: number;
+  /** A heartbeat older than this (seconds) is not fresh. */
+  readonly readinessMaxHeartbeatAge: number;
+  /** Fold dead writers' files into archive files and delete them (off by default). */
+  readonly compaction: boolean;
+  /** Seconds between compaction runs. */
+  readonly compactionInterval: number;
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +53,11 @@ export interface Flags {
   'log.level'?: string;
   'log.format'?: string;
   'log.file'?: string;
+  liveness?: string;
+  'readiness.minWorkers'?: string;
+  'readiness.maxHeartbeatAge'?: string;
+  compaction?: boolean;
+  'compaction.interval'?: string;
 }
 
 export const DEFAULT_PORT = 9798;
@@ -60,6 +75,11 @@ export const OPTIONS = [
   { flag: '--log.level <level>', key: 'log.level', env: ['GME_LOG_LEVEL'], def: 'info', help: 'debug, info, warn, error, or quiet (no logs)' },
   { flag: '--log.format <format>', key: 'log.format', env: [], def: 'json', help: 'json or logfmt' },
   { flag: '--log.file <file>', key: 'log.file', env: ['GME_LOG_FILE'], def: '(stderr)', help: 'append logs to this file instead of stderr' },
+  { flag: '--liveness <mode>', key: 'liveness', env: [], def: 'auto', help: "how a writer's death is detected: auto (locks, then pids when the writers' processes are visible), lock, pid, or off (a file counts until it is deleted, as in the libraries)" },
+  { flag: '--readiness.min-workers <n>', key: 'readiness.minWorkers', env: [], def: '0', help: '/readiness also requires this many live workers with a fresh heartbeat (writer option heartbeatSeconds)' },
+  { flag: '--readiness.max-heartbeat-age <duration>', key: 'readiness.maxHeartbeatAge', env: [], def: '30s', help: 'a heartbeat older than this is not fresh (e.g. 500ms, 30s, 2m)' },
+  { flag: '--compaction', key: 'compaction', env: [], def: 'off', help: "fold dead writers' files into one archive file per type and delete them (the only option that writes to the directory)" },
+  { flag: '--compaction.interval <duration>', key: 'compaction.interval', env: [], def: '1m', help: 'time between compaction runs' },
 ] as const;
 
 /** The --help text of one option: what it does, its env vars and its default. */
@@ -132,6 +152,14 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   const logFormat = flags['log.format'] ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'logfmt') throw new ConfigError(`--log.format ${JSON.stringify(logFormat)}: must be json or logfmt`);
 
+  const liveness = flags.liveness ?? 'auto';
+  if (!(LIVENESS_MODES as readonly string[]).includes(liveness)) {
+    throw new ConfigError(`--liveness ${JSON.stringify(liveness)}: must be one of ${LIVENESS_MODES.join(', ')}`);
+  }
+  const minWorkersText = flags['readiness.minWorkers'] ?? '0';
+  const readinessMinWorkers = /^\d{1,6}$/.test(minWorkersText) ? Number(minWorkersText) : NaN;
+  if (Number.isNaN(readinessMinWorkers)) throw new ConfigError(`--readiness.min-workers ${JSON.stringify(minWorkersText)}: must be a whole number`);
+
   return {
     dir: dirValue.value,
     listen,
@@ -144,7 +172,22 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     logLevel,
     logFormat,
     logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
+    liveness: liveness as LivenessMode,
+    readinessMinWorkers,
+    readinessMaxHeartbeatAge: parseDuration(flags['readiness.maxHeartbeatAge'] ?? '30s', '--readiness.max-heartbeat-age'),
+    compaction: flags.compaction === true,
+    compactionInterval: parseDuration(flags['compaction.interval'] ?? '1m', '--compaction.interval'),
   };
+}
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** Prometheus-style duration (`500ms`, `30s`, `1m`, `1h`) in seconds; > 0. */
+export function parseDuration(text: string, source: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  const seconds = m === null ? NaN : Number(m[1]) * UNIT_SECONDS[m[2]!]!;
+  if (!(seconds > 0)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration like 500ms, 30s, 1m or 1h`);
+  return seconds;
 }
 
 export function parseListenAddress(text: string, source: string): ListenAddress {

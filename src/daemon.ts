@@ -32,7 +32,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const native = loadNative() !== null;
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
-  const collector = new Collector(config.dir, { constLabels: config.labels });
+  const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
   const self = new SelfMetrics({ version: VERSION, native });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {

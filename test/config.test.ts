@@ -18,7 +18,21 @@ describe('resolveConfig', () => {
       logLevel: 'info',
       logFormat: 'json',
       logFile: undefined,
+      liveness: 'auto',
+      readinessMinWorkers: 0,
+      readinessMaxHeartbeatAge: 30,
+      compaction: false,
+      compactionInterval: 60,
     });
+  });
+
+  it('parses the lifecycle options and names the option of a bad value', () => {
+    const c = resolveConfig({ ...base, liveness: 'pid', 'readiness.minWorkers': '3', 'readiness.maxHeartbeatAge': '1500ms', compaction: true, 'compaction.interval': '2m' }, {});
+    expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAge, c.compaction, c.compactionInterval]).toEqual(['pid', 3, 1.5, true, 120]);
+    expect(() => resolveConfig({ ...base, liveness: 'sometimes' }, {})).toThrow('--liveness "sometimes": must be one of auto, lock, pid, off');
+    expect(() => resolveConfig({ ...base, 'readiness.minWorkers': '-1' }, {})).toThrow('--readiness.min-workers "-1": must be a whole number');
+    expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration like 500ms, 30s, 1m or 1h');
+    expect(() => resolveConfig({ ...base, 'compaction.interval': '0s' }, {})).toThrow('--compaction.interval "0s"');
   });
 
   it('takes the directory from the first env var set, in the documented order; the flag wins', () => {

@@ -110,8 +110,10 @@ describe.each(CASES)('fixture %s', (name) => {
   const dir = join(ROOT, name);
   const expected = parseExposition(readFileSync(join(dir, 'expected.txt'), 'utf8'));
 
+  // The libraries' semantics: a file counts until it is deleted (the fixtures' writers exited
+  // long ago; with liveness on, their live* gauges would be left out, see lifecycle.test.ts).
   it('gives the library\'s samples, except its documented bugs', () => {
-    const collector = new Collector(dir);
+    const collector = new Collector(dir, { liveness: 'off' });
     const collection = collector.collect();
     collector.close();
     expect(collection.skipped).toEqual([]);
@@ -129,7 +131,7 @@ describe.each(CASES)('fixture %s', (name) => {
   });
 
   it('gives the same samples in OpenMetrics', () => {
-    const collector = new Collector(dir);
+    const collector = new Collector(dir, { liveness: 'off' });
     const families = collector.collect().families;
     collector.close();
     const om = parseExposition(renderOpenMetrics(families));

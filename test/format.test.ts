@@ -869,13 +869,13 @@ describe('filename: parseFileName / processIdOf (FORMAT.md §1)', () => {
   };
 
   it('parses Python counter, histogram and summary names with a pid', () => {
-    expect(ok('counter_5485.db')).toEqual({ type: 'counter', mode: undefined, id: '5485', rubyId: '5485', instance: undefined });
-    expect(ok('histogram_12.db')).toEqual({ type: 'histogram', mode: undefined, id: '12', rubyId: '12', instance: undefined });
-    expect(ok('summary_1.db')).toEqual({ type: 'summary', mode: undefined, id: '1', rubyId: '1', instance: undefined });
+    expect(ok('counter_5485.db')).toEqual({ type: 'counter', mode: undefined, id: '5485', rubyId: '5485', instance: undefined, archive: false });
+    expect(ok('histogram_12.db')).toEqual({ type: 'histogram', mode: undefined, id: '12', rubyId: '12', instance: undefined, archive: false });
+    expect(ok('summary_1.db')).toEqual({ type: 'summary', mode: undefined, id: '1', rubyId: '1', instance: undefined, archive: false });
   });
 
   it('parses a Python gauge name with its mode', () => {
-    expect(ok('gauge_livesum_77.db')).toEqual({ type: 'gauge', mode: 'livesum', id: '77', rubyId: '77', instance: undefined });
+    expect(ok('gauge_livesum_77.db')).toEqual({ type: 'gauge', mode: 'livesum', id: '77', rubyId: '77', instance: undefined, archive: false });
   });
 
   it('knows exactly the 10 gauge modes and parses each of them', () => {
@@ -883,13 +883,13 @@ describe('filename: parseFileName / processIdOf (FORMAT.md §1)', () => {
       ['all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum', 'mostrecent', 'livemostrecent'].sort(),
     );
     for (const mode of GAUGE_MODES) {
-      expect(ok(`gauge_${mode}_4242.db`)).toEqual({ type: 'gauge', mode, id: '4242', rubyId: '4242', instance: undefined });
+      expect(ok(`gauge_${mode}_4242.db`)).toEqual({ type: 'gauge', mode, id: '4242', rubyId: '4242', instance: undefined, archive: false });
     }
   });
 
   it('keeps a Python custom id with an underscore whole (gauge_all_worker_7.db → worker_7)', () => {
     const n = ok('gauge_all_worker_7.db');
-    expect(n).toEqual({ type: 'gauge', mode: 'all', id: 'worker_7', rubyId: 'worker_7', instance: undefined });
+    expect(n).toEqual({ type: 'gauge', mode: 'all', id: 'worker_7', rubyId: 'worker_7', instance: undefined, archive: false });
     expect(processIdOf(n, false)).toBe('worker_7');
     expect(processIdOf(n, true)).toBe('worker_7');
     expect(ok('counter_worker_7.db').id).toBe('worker_7');
@@ -897,21 +897,21 @@ describe('filename: parseFileName / processIdOf (FORMAT.md §1)', () => {
 
   it('splits a trailing -<n> off for Ruby but keeps it for Python (counter_uwsgi-3.db)', () => {
     const n = ok('counter_uwsgi-3.db');
-    expect(n).toEqual({ type: 'counter', mode: undefined, id: 'uwsgi-3', rubyId: 'uwsgi', instance: 3 });
+    expect(n).toEqual({ type: 'counter', mode: undefined, id: 'uwsgi-3', rubyId: 'uwsgi', instance: 3, archive: false });
     expect(processIdOf(n, false)).toBe('uwsgi-3');
     expect(processIdOf(n, true)).toBe('uwsgi');
   });
 
   it('parses Ruby gauge names with worker ids (gauge_max_puma_master-0.db → puma_master, instance 0)', () => {
     const n = ok('gauge_max_puma_master-0.db');
-    expect(n).toEqual({ type: 'gauge', mode: 'max', id: 'puma_master-0', rubyId: 'puma_master', instance: 0 });
+    expect(n).toEqual({ type: 'gauge', mode: 'max', id: 'puma_master-0', rubyId: 'puma_master', instance: 0, archive: false });
     expect(processIdOf(n, true)).toBe('puma_master');
     expect(processIdOf(n, false)).toBe('puma_master-0');
   });
 
   it('tells apart two live Ruby processes sharing an id (counter_sidekiq_0-1.db)', () => {
-    expect(ok('counter_sidekiq_0-1.db')).toEqual({ type: 'counter', mode: undefined, id: 'sidekiq_0-1', rubyId: 'sidekiq_0', instance: 1 });
-    expect(ok('counter_sidekiq_0-0.db')).toMatchObject({ rubyId: 'sidekiq_0', instance: 0 });
+    expect(ok('counter_sidekiq_0-1.db')).toEqual({ type: 'counter', mode: undefined, id: 'sidekiq_0-1', rubyId: 'sidekiq_0', instance: 1, archive: false });
+    expect(ok('counter_sidekiq_0-0.db')).toMatchObject({ rubyId: 'sidekiq_0', instance: 0, archive: false });
     expect(ok('counter_6498-0.db')).toMatchObject({ id: '6498-0', rubyId: '6498', instance: 0 });
     expect(ok('histogram_puma_0-12.db')).toMatchObject({ type: 'histogram', rubyId: 'puma_0', instance: 12 });
   });

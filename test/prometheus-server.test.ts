@@ -155,7 +155,7 @@ describe.skipIf(!available)('a real Prometheus server scraping the daemon', () =
       dbCounts[c] = dbs.length;
       for (const f of dbs) copyFileSync(join(FIXTURES, c, f), join(dir, f));
     }
-    daemon = await startDaemon(['--dir', dir, '--label', 'shard=test']);
+    daemon = await startDaemon(['--dir', dir, '--label', 'shard=test', '--liveness', 'off']);
     const daemonUrl = daemon.url;
 
     // Pass-through proxy for the second job: records what Prometheus asked for and got.

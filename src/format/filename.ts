@@ -8,6 +8,8 @@
  * the prefix, so ids with underscores (`worker_7`, `puma_master`) survive.
  */
 
+import { ARCHIVE_ID_PREFIX } from './reserved.js';
+
 export type FileType = 'counter' | 'gauge' | 'histogram' | 'summary';
 
 export const GAUGE_MODES = [
@@ -34,6 +36,8 @@ export interface ParsedFileName {
   readonly rubyId: string;
   /** The `-<n>` suffix, if any (Ruby: which of several live processes sharing an id). */
   readonly instance: number | undefined;
+  /** A compaction archive of this daemon (`<prefix>_mpe-archive-<layout>.db`): it has no writer. */
+  readonly archive: boolean;
 }
 
 /** The process id of a file, read the way the dialect that wrote it names files. */
@@ -72,7 +76,7 @@ export function parseFileName(fileName: string): FileNameResult {
   const rubyId = m === null ? rest : rest.slice(0, m.index);
   if (rubyId === '') return problem('no_process_id', 'has no process id after the type');
   const instance = m === null ? undefined : Number(m[1]);
-  return { ok: true, name: { type: type as FileType, mode, id: rest, rubyId, instance } };
+  return { ok: true, name: { type: type as FileType, mode, id: rest, rubyId, instance, archive: rest.startsWith(ARCHIVE_ID_PREFIX) } };
 }
 
 function problem(p: FileNameProblem, why: string): FileNameResult {

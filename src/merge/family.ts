@@ -39,7 +39,22 @@ export class Family implements MetricFamily {
   }
 
   release(s: Series): void {
-    if (--s.refs > 0) return;
+    s.refs--;
+    this.forgetIfUnused(s);
+  }
+
+  /** Drop every folded contribution (series stay until forgetUnused()). */
+  clearFrozen(): void {
+    for (const s of this.series.values()) s.clearFrozen();
+  }
+
+  /** Forget the series that neither a served file nor a folded one contributes to any more. */
+  forgetUnused(): void {
+    for (const s of [...this.series.values()]) this.forgetIfUnused(s);
+  }
+
+  private forgetIfUnused(s: Series): void {
+    if (s.refs > 0 || s.frozenRefs > 0) return;
     this.series.delete(s.key);
     this.orderDirty = true;
   }
@@ -57,6 +72,7 @@ export class Family implements MetricFamily {
     const ordered = this.ordered;
     for (let i = 0; i < ordered.length; i++) ordered[i]!.finish();
     if (this.type === 'histogram') this.finishHistograms(ordered);
+    if (this.type !== 'gauge' && this.type !== 'unknown') holdRoundingNoise(ordered);
     let present = 0;
     for (let i = 0; i < ordered.length; i++) if (ordered[i]!.contributions > 0) present++;
     this.samples = present === ordered.length ? ordered : ordered.filter((s) => s.contributions > 0);
@@ -103,4 +119,19 @@ function compareSeries(a: Series, b: Series): number {
   if (r !== 0) return r;
   if (a.role === 'bucket' && a.bound !== b.bound) return a.bound < b.bound ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * Counters never go back because of how we sum: folding a dead file moves its value to the front
+ * of the sum, and float addition is not associative, so a total may come out one ulp lower.
+ * Such a drop (at most 1e-12 relative) is held at the previous value; a real drop — a file
+ * deleted, a counter reset — passes through.
+ */
+function holdRoundingNoise(ordered: readonly Series[]): void {
+  for (let i = 0; i < ordered.length; i++) {
+    const s = ordered[i]!;
+    const prev = s.previous;
+    if (s.value < prev && prev - s.value <= 1e-12 * Math.abs(prev)) s.value = prev;
+    s.previous = s.value;
+  }
 }

@@ -126,6 +126,47 @@ export class Merger {
     return out;
   }
 
+  /**
+   * Fold a dead writer's file into the frozen state of its series, once: from now on every
+   * scrape starts from these values without reading the file (the caller unmaps it). Gauges in
+   * a live* mode contribute nothing: their series of a dead process vanish.
+   */
+  freeze(file: MappedFile): void {
+    const b = this.bind(file);
+    this.bindings.delete(file);
+    const mode = file.name.mode;
+    if (mode === undefined || !mode.startsWith('live')) {
+      const values = file.values;
+      const index = file.valueIndex;
+      const timestamps = file.slot === 16;
+      for (let i = 0; i < b.bound; i++) {
+        const s = b.targets[i];
+        if (s == null) continue;
+        const at = index[i]!;
+        s.freeze(values[at]!, timestamps ? values[at + 1]! : 0);
+      }
+      for (const [, c] of b.companions) c.frozenRefs++;
+    }
+    this.release(b);
+  }
+
+  /**
+   * Fold the dead files again from scratch: `refold(fold)` clears the folded values, lets
+   * `fold` freeze the files that are left, then forgets series nothing contributes to. Series
+   * objects that stay are kept (with their last output, for the monotonic guard).
+   */
+  refold(fold: () => void): void {
+    for (const f of this.families.values()) f.clearFrozen();
+    fold();
+    for (const f of [...this.families.values()]) {
+      f.forgetUnused();
+      if (f.size === 0) {
+        this.families.delete(f.name);
+        this.orderDirty = true;
+      }
+    }
+  }
+
   private bind(file: MappedFile): Binding {
     let b = this.bindings.get(file);
     if (b !== undefined && b.generation !== file.generation) {
@@ -155,7 +196,7 @@ export class Merger {
   private bindEntry(b: Binding, key: DecodedKey): void {
     let byContext = this.resolved.get(key);
     let r = byContext?.get(b.context);
-    if (r === undefined || r.series.refs === 0 || (r.companion !== null && r.companion.refs === 0)) {
+    if (r === undefined || !inUse(r.series) || (r.companion !== null && !inUse(r.companion))) {
       const fresh = this.resolve(b.file, key);
       if (typeof fresh === 'string') {
         b.problem ??= fresh;
@@ -249,6 +290,10 @@ export class Merger {
       this.orderDirty = true;
     }
   }
+}
+
+function inUse(s: Series): boolean {
+  return s.refs > 0 || s.frozenRefs > 0;
 }
 
 function bindingContext(file: MappedFile): string {

@@ -35,8 +35,19 @@ export class Series implements Sample {
   contributions = 0;
   /** NaN contributions this scrape (Op.Min/Max). */
   nans = 0;
-  /** Entries bound to this series across all files; 0 → the series is forgotten. */
+  /** Entries bound to this series across all files; 0 (and no frozen ones) → the series is forgotten. */
   refs = 0;
+  /** Entries of folded (dead) files that contributed to the frozen state. */
+  frozenRefs = 0;
+  /** Value output by the last scrape (the monotonic guard of counters compares with it). */
+  previous = NaN;
+
+  // The folded contributions of dead writers' files: every scrape starts from them.
+  private frozenAcc = 0;
+  private frozenBucketCount = 0;
+  private frozenTs = 0;
+  private frozenContributions = 0;
+  private frozenNans = 0;
 
   constructor(
     readonly name: string,
@@ -51,12 +62,35 @@ export class Series implements Sample {
     readonly key: string,
   ) {}
 
+  /** Start a scrape from the folded contributions (none: from zero). */
   reset(): void {
-    this.acc = 0;
-    this.bucketCount = 0;
-    this.ts = 0;
-    this.contributions = 0;
-    this.nans = 0;
+    this.acc = this.frozenAcc;
+    this.bucketCount = this.frozenBucketCount;
+    this.ts = this.frozenTs;
+    this.contributions = this.frozenContributions;
+    this.nans = this.frozenNans;
+  }
+
+  /** Fold a dead file's value into the frozen state, once, exactly as fold() would each scrape. */
+  freeze(v: number, ts: number): void {
+    this.reset();
+    this.fold(v, ts);
+    this.frozenAcc = this.acc;
+    this.frozenBucketCount = this.bucketCount;
+    this.frozenTs = this.ts;
+    this.frozenContributions = this.contributions;
+    this.frozenNans = this.nans;
+    this.frozenRefs++;
+  }
+
+  /** Forget every folded contribution (they are about to be folded again from the files left). */
+  clearFrozen(): void {
+    this.frozenAcc = 0;
+    this.frozenBucketCount = 0;
+    this.frozenTs = 0;
+    this.frozenContributions = 0;
+    this.frozenNans = 0;
+    this.frozenRefs = 0;
   }
 
   fold(v: number, ts: number): void {

@@ -20,6 +20,8 @@ import type { DecodedKey, KeyShape } from '../format/key.js';
 import { KeyCache } from './key-cache.js';
 import { processIdOf, type ParsedFileName } from '../format/filename.js';
 import { openSource, type FileSource } from './file-source.js';
+import { HEARTBEAT_METRIC } from '../format/reserved.js';
+import type { ProbedFile } from './liveness.js';
 
 /** Why a file is not served right now. Stable codes (self-metric label values). */
 export type SkipReason =
@@ -56,8 +58,13 @@ export class MappedFile {
   /** Entries parsed by this file's lifetime (a test hook proving incremental parsing). */
   entriesParsed = 0;
 
+  /** File size at the last refresh. */
+  size = 0;
+
   private parsedUpTo = HEADER_SIZE;
   private readonly source: FileSource;
+  /** Entry of the writer's heartbeat gauge, if it keeps one (-1: none). */
+  private heartbeatEntry = -1;
 
   private constructor(
     readonly path: string,
@@ -114,7 +121,23 @@ export class MappedFile {
 
   /** The process id in the file name, read by the naming rules of the dialect that wrote it. */
   get processId(): string {
-    return processIdOf(this.name, this.shape === 'ruby' || (this.shape === null && this.name.instance !== undefined));
+    return processIdOf(this.name, this.lockingName);
+  }
+
+  /** Named the Ruby way (`-<n>.db`): its writer holds a lock while it lives (FORMAT.md §1.2). */
+  get lockingName(): boolean {
+    return this.name.instance !== undefined && (this.shape === 'ruby' || this.shape === null);
+  }
+
+  /** What the liveness probe needs to know about this file. */
+  probed(): ProbedFile {
+    return { fd: this.fd, dev: this.dev, ino: this.ino, processId: this.processId, lockingName: this.lockingName, writerless: this.name.archive };
+  }
+
+  /** The writer's last heartbeat (UNIX seconds), if it keeps one. */
+  heartbeat(): number | undefined {
+    if (this.heartbeatEntry < 0) return undefined;
+    return this.values[this.valueIndex[this.heartbeatEntry]!];
   }
 
   /**
@@ -128,6 +151,7 @@ export class MappedFile {
       throw new FileProblem('empty_file', `has ${size} bytes, fewer than the 8-byte header (still being created?)`);
     }
     const src = this.source;
+    this.size = size;
     src.load(size);
     const used = readUsed(src.view);
     try {
@@ -168,6 +192,7 @@ export class MappedFile {
         this.valueIndex = grown;
       }
       this.valueIndex[i] = (pos + size - slot) / 8;
+      if (key.metric === HEARTBEAT_METRIC) this.heartbeatEntry = i;
       this.keys.push(key);
       this.entriesParsed++;
       pos += size;
@@ -177,9 +202,17 @@ export class MappedFile {
 
   private resetIndex(): void {
     this.keys.length = 0;
+    this.heartbeatEntry = -1;
     this.slot = null;
     this.shape = null;
     this.parsedUpTo = HEADER_SIZE;
     this.generation++;
   }
+}
+
+/** The writer layout a file matches: python (≥ 0.18), python-legacy (≤ 0.17), ruby; unknown until it has entries. */
+export function dialectOf(f: { readonly shape: KeyShape | null; readonly slot: SlotWidth | null }): string {
+  if (f.shape === null) return 'unknown';
+  if (f.shape === 'ruby') return 'ruby';
+  return f.slot === 16 ? 'python' : 'python-legacy';
 }

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Collection } from '../collector.js';
 import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
-import type { MappedFile } from '../reader/mapped-file.js';
+import { dialectOf } from '../reader/mapped-file.js';
 import { formatValue } from '../exposition/number.js';
 
 export const SELF_PREFIX = 'multiproc_exporter_';
@@ -105,13 +105,6 @@ export class SelfMetrics {
   async families(): Promise<MetricFamily[]> {
     return (await this.registry.getMetricsAsJSON()).map(toFamily);
   }
-}
-
-/** The writer layout a file matches: python (≥ 0.18), python-legacy (≤ 0.17), ruby; unknown until it has entries. */
-export function dialectOf(f: MappedFile): string {
-  if (f.shape === null) return 'unknown';
-  if (f.shape === 'ruby') return 'ruby';
-  return f.slot === 16 ? 'python' : 'python-legacy';
 }
 
 function toFamily(m: MetricObjectWithValues<MetricValue<string>>): MetricFamily {

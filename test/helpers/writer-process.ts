@@ -9,7 +9,7 @@ export const WRITER_WORKER = join(import.meta.dirname, 'writer-worker.mjs');
 
 export type Layout = 'python' | 'python-legacy' | 'ruby';
 
-function writerEnv(dir: string, layout: Layout, processId: string | undefined): NodeJS.ProcessEnv {
+export function writerEnv(dir: string, layout: Layout, processId: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, WRITER_LAYOUT: layout };
   if (processId !== undefined) env['WRITER_PROCESS_ID'] = processId;
   else delete env['WRITER_PROCESS_ID'];
@@ -33,16 +33,25 @@ export interface HeldWriter {
   readonly ready: Promise<void>;
   /** Let the writer exit (closes its stdin). */
   release(): void;
+  /** SIGKILL: the writer dies without any clean-up. */
+  kill(): void;
+  readonly pid: number;
   readonly exited: Promise<number | null>;
 }
 
 /** A writer that keeps its files (and their flocks) until released: scenarios that call holdUntilStdinCloses. */
 export function holdWriter(dir: string, layout: Layout, processId: string | undefined, scenario: string, args: (string | number)[] = []): HeldWriter {
-  const child = spawn(process.execPath, [WRITER_WORKER, scenario, ...args.map(String)], { env: writerEnv(dir, layout, processId), stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return holdProcess(process.execPath, [WRITER_WORKER, scenario, ...args.map(String)], writerEnv(dir, layout, processId));
+}
+
+/** Any writer process that prints a line once it has written, then waits for its stdin to close. */
+export function holdProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv): HeldWriter {
+  const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal === null ? code : -1)));
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`writer ${scenario} exited ${code} before it was ready`)));
+    child.once('exit', (code, signal) => reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal} before it was ready`)));
   });
-  return { ready, release: () => child.stdin.end(), exited };
+  ready.catch(() => {});
+  return { ready, release: () => child.stdin.end(), kill: () => child.kill('SIGKILL'), pid: child.pid!, exited };
 }

@@ -166,6 +166,26 @@ const scenarios = {
       if (i % 10 === 0) h.observe((i % 30) / 20);
     }
   },
+  /** `lifecycle`: a counter, a histogram and gauges in live and non-live modes; holds until stdin closes. */
+  lifecycle() {
+    new Counter({ name: 'lc_jobs_total', help: 'Jobs.' }).inc(3 + idx);
+    new Histogram({ name: 'lc_latency_seconds', help: 'Latency.', buckets: [1] }).observe(0.5);
+    new Gauge({ name: 'lc_in_flight', help: 'In flight.', multiprocessMode: 'livesum' }).set(2);
+    new Gauge({ name: 'lc_connected', help: 'Connected.', multiprocessMode: 'liveall' }).set(1);
+    new Gauge({ name: 'lc_started_seconds', help: 'Started.', multiprocessMode: 'all' }).set(7);
+    new Gauge({ name: 'lc_rss_max_bytes', help: 'RSS.', multiprocessMode: 'max' }).set(100 + idx);
+    holdUntilStdinCloses();
+  },
+  /** `count N`: adds N to a counter, then holds its file until stdin closes. */
+  count() {
+    new Counter({ name: 'lc_count_total', help: 'Counted.' }).inc(Number(rest[0]));
+    holdUntilStdinCloses();
+  },
+  /** `inc-loop-hold N`: the inc-loop scenario, then holds its files until stdin closes. */
+  'inc-loop-hold'() {
+    scenarios['inc-loop']();
+    holdUntilStdinCloses();
+  },
   /** `hold`: writes one counter, then keeps its files locked until stdin closes. */
   hold() {
     new Counter({ name: 'held_total', help: 'Held.' }).inc(idx + 1);
