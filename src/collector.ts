@@ -17,6 +17,8 @@ export interface Collection {
   readonly filesServed: number;
   /** The files served, sorted by name (valid until the next collection). */
   readonly files: readonly MappedFile[];
+  /** Files of dead writers, folded and no longer read. */
+  readonly folded: number;
 }
 
 export interface CollectorOptions {
@@ -45,7 +47,7 @@ export class Collector {
       this.directory.retire(file);
     }
     const families = this.merger.merge(scan.files);
-    return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files };
+    return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files, folded: this.directory.foldedCount };
   }
 
   /**

@@ -62,6 +62,9 @@ export interface Flags {
 
 export const DEFAULT_PORT = 9798;
 
+/** Paths the daemon serves itself. */
+const RESERVED_PATHS = ['/', '/liveness', '/readiness', '/status', '/health/workers'];
+
 /** The option table: what --help shows and what resolveConfig applies. */
 export const OPTIONS = [
   { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
@@ -117,8 +120,8 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   }
 
   const telemetryPath = flags['web.telemetryPath'] ?? '/metrics';
-  if (!/^\/[\x21-\x7e]*$/.test(telemetryPath) || ['/', '/liveness', '/readiness'].includes(telemetryPath)) {
-    throw new ConfigError(`--web.telemetry-path ${JSON.stringify(telemetryPath)}: must start with "/" and not be /, /liveness or /readiness`);
+  if (!/^\/[\x21-\x7e]*$/.test(telemetryPath) || RESERVED_PATHS.includes(telemetryPath)) {
+    throw new ConfigError(`--web.telemetry-path ${JSON.stringify(telemetryPath)}: must start with "/" and not be ${RESERVED_PATHS.join(', ')}`);
   }
 
   const cert = flags['tls.certFile'] !== undefined ? { value: flags['tls.certFile'], source: '--tls.cert-file' } : fromEnv(env, ['GME_CERT_FILE']);

@@ -15,6 +15,10 @@ import { SelfMetrics } from './server/self-metrics.js';
 import { BasicAuth, loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
 import { VERSION } from './version.js';
 
+/** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
+const FOLDED_PROBE_BATCH = 256;
+const FOLDED_PROBE_INTERVAL_MS = 250;
+
 /** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
 
@@ -47,7 +51,19 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   });
 
   const auth = new BasicAuth(web.basicAuthUsers);
-  const common = { telemetryPath: config.telemetryPath, scrape, logger, version: VERSION, dir: config.dir, auth, headers: web.headers, tls: web.tls };
+  const common = {
+    telemetryPath: config.telemetryPath,
+    scrape,
+    logger,
+    version: VERSION,
+    dir: config.dir,
+    auth,
+    headers: web.headers,
+    tls: web.tls,
+    readinessMinWorkers: config.readinessMinWorkers,
+    readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
+    liveness: config.liveness,
+  };
   const servers: Server[] = [];
   const addresses: string[] = [];
   try {
@@ -79,11 +95,20 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       tls: web.tls !== null,
       basicAuth: auth.enabled,
       labels: Object.fromEntries(config.labels),
+      liveness: config.liveness,
+      readinessMinWorkers: config.readinessMinWorkers,
+      compaction: config.compaction,
       logLevel: config.logLevel,
     },
     'multiproc-exporter started',
   );
   void scrape.refresh(); // map and index what is there before the first scrape
+  // Off the scrape path: a few folded (dead) files at a time are checked for a writer that came
+  // back; if one did, scan now so its values are served live again.
+  const probe = setInterval(() => {
+    if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
+  }, FOLDED_PROBE_INTERVAL_MS);
+  probe.unref();
 
   let stopping: Promise<void> | null = null;
   const stop = (reason: string): Promise<void> => {
@@ -103,6 +128,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
         ),
       );
       clearTimeout(force);
+      clearInterval(probe);
       watch.close();
       collector.close();
       logger.info('stopped');

@@ -163,7 +163,7 @@ export class Directory {
       if (problem === null) {
         t.problem = null;
         const file = t.file!;
-        t.state = this.probe.check(file.probed(), t.memo);
+        t.state = file.writerState = this.probe.check(file.probed(), t.memo);
         if (t.state === 'dead') {
           dying.push(file);
           this.sortedDirty = true;

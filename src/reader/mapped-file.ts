@@ -21,7 +21,7 @@ import { KeyCache } from './key-cache.js';
 import { processIdOf, type ParsedFileName } from '../format/filename.js';
 import { openSource, type FileSource } from './file-source.js';
 import { HEARTBEAT_METRIC } from '../format/reserved.js';
-import type { ProbedFile } from './liveness.js';
+import type { ProbedFile, WriterState } from './liveness.js';
 
 /** Why a file is not served right now. Stable codes (self-metric label values). */
 export type SkipReason =
@@ -60,6 +60,8 @@ export class MappedFile {
 
   /** File size at the last refresh. */
   size = 0;
+  /** Whether its writer was seen alive at the last scan (set by the Directory). */
+  writerState: WriterState = 'unknown';
 
   private parsedUpTo = HEADER_SIZE;
   private readonly source: FileSource;

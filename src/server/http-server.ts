@@ -8,6 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import { acceptsGzip, chooseFormat } from '../exposition/index.js';
 import type { Logger } from '../logger.js';
 import { landingPage } from './landing-page.js';
+import { statusHtml, statusJson, type StatusReport } from './status-page.js';
+import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
 import { clientCertAllowed, httpsServerOptions, type BasicAuth, type TlsSettings } from './web-config.js';
 
@@ -24,6 +26,10 @@ export interface RouteOptions {
   readonly auth: BasicAuth | null;
   readonly headers: ReadonlyMap<string, string>;
   readonly tls: TlsSettings | null;
+  /** /readiness also needs this many workers with a fresh heartbeat (0: no such check). */
+  readonly readinessMinWorkers: number;
+  readonly readinessMaxHeartbeatAge: number;
+  readonly liveness: string;
 }
 
 export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -32,10 +38,12 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
   if (o.metrics) {
     routes.set(o.telemetryPath, (req, res) => serveMetrics(o, req, res));
     routes.set('/', (_req, res) => send(res, 200, 'text/html; charset=utf-8', landing));
+    routes.set('/status', (req, res) => serveStatus(o, req, res));
   }
   if (o.health) {
     routes.set('/liveness', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     routes.set('/readiness', (_req, res) => serveReadiness(o, res));
+    routes.set('/health/workers', (_req, res) => serveWorkers(o, res));
   }
 
   return (req, res) => {
@@ -83,8 +91,29 @@ async function serveMetrics(o: RouteOptions, req: IncomingMessage, res: ServerRe
 async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<void> {
   // A scan per check (shared with any scrape in flight): cheap, and never reports a stale state.
   const status = await o.scrape.refresh();
-  if (status.ready) sendJson(res, 200, { status: 'ready', dir: o.dir });
-  else sendJson(res, 503, { status: 'not ready', dir: o.dir, reason: status.reason });
+  const workers = o.readinessMinWorkers > 0 ? health(o) : null;
+  const reason = status.ready ? (workers?.notReadyReason ?? null) : status.reason;
+  const body = workers === null ? {} : { workers: { fresh: workers.fresh, required: workers.minWorkers } };
+  if (reason === null) sendJson(res, 200, { status: 'ready', dir: o.dir, ...body });
+  else sendJson(res, 503, { status: 'not ready', dir: o.dir, reason, ...body });
+}
+
+function health(o: RouteOptions): WorkerHealth {
+  return workerHealth(o.scrape.files(), Date.now() / 1000, o.readinessMinWorkers, o.readinessMaxHeartbeatAge);
+}
+
+async function serveWorkers(o: RouteOptions, res: ServerResponse): Promise<void> {
+  await o.scrape.refresh();
+  const h = health(o);
+  sendJson(res, 200, { workers: h.workers, fresh: h.fresh, minWorkers: h.minWorkers, maxHeartbeatAgeSeconds: h.maxHeartbeatAgeSeconds });
+}
+
+async function serveStatus(o: RouteOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const status = await o.scrape.refresh();
+  const report: StatusReport = { dir: o.dir, liveness: o.liveness, ready: status.ready, reason: status.reason, files: o.scrape.files(), workers: health(o) };
+  res.setHeader('Vary', 'Accept');
+  if ((req.headers.accept ?? '').includes('application/json')) send(res, 200, 'application/json', statusJson(report));
+  else send(res, 200, 'text/html; charset=utf-8', statusHtml(report));
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {

@@ -6,8 +6,8 @@ function escapeHtml(s: string): string {
 
 export function landingPage(info: { version: string; telemetryPath: string; healthOnThisListener: boolean; dir: string }): string {
   const health = info.healthOnThisListener
-    ? '<li><a href="/liveness">/liveness</a>: 200 while the process runs</li>\n<li><a href="/readiness">/readiness</a>: 200 once the metrics directory has been read, else 503 with the reason</li>'
-    : '<li>/liveness and /readiness are served on the health address</li>';
+    ? '<li><a href="/liveness">/liveness</a>: 200 while the process runs</li>\n<li><a href="/readiness">/readiness</a>: 200 once the metrics directory has been read, else 503 with the reason</li>\n<li><a href="/health/workers">/health/workers</a>: each worker, alive or dead, with its last heartbeat (JSON)</li>'
+    : '<li>/liveness, /readiness and /health/workers are served on the health address</li>';
   return `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>multiproc-exporter</title>
@@ -18,6 +18,7 @@ export function landingPage(info: { version: string; telemetryPath: string; heal
 <p>Merged metrics of the worker processes writing to <code>${escapeHtml(info.dir)}</code>.</p>
 <ul>
 <li><a href="${escapeHtml(info.telemetryPath)}">${escapeHtml(info.telemetryPath)}</a>: the metrics (text 0.0.4, or OpenMetrics 1.0.0 when asked by <code>Accept</code>)</li>
+<li><a href="/status">/status</a>: every file with its dialect, writer state and last error (HTML, or JSON with <code>Accept: application/json</code>)</li>
 ${health}
 </ul>
 <p>Version ${escapeHtml(info.version)}</p>

@@ -8,7 +8,7 @@ import { gzip as gzipCallback, constants as zlib } from 'node:zlib';
 import type { Collection, Collector } from '../collector.js';
 import { CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, renderOpenMetrics, renderText } from '../exposition/index.js';
 import type { MetricFamily } from '../merge/model.js';
-import { DirectoryError } from '../reader/directory.js';
+import { DirectoryError, type FileStatus } from '../reader/directory.js';
 import type { Logger } from '../logger.js';
 import type { SelfMetrics } from './self-metrics.js';
 
@@ -75,6 +75,11 @@ export class ScrapeService {
   async scrape(format: Format, gzipped: boolean): Promise<ScrapeBody> {
     const snapshot = await this.prepare(true);
     return snapshot.body(format, gzipped);
+  }
+
+  /** Every file known at the last scan, with its writer's state (status page, worker health). */
+  files(): FileStatus[] {
+    return this.collector.directory.status();
   }
 
   /** A scan without a response (fs.watch hint, readiness check): indexes new files early. */

@@ -20,6 +20,8 @@ export class SelfMetrics {
   private readonly series: Gauge;
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
+  private readonly writerFiles: Gauge;
+  private readonly fileWriterAlive: Gauge;
   readonly scrapeErrors: Counter;
 
   constructor(info: { version: string; native: boolean }) {
@@ -51,6 +53,18 @@ export class SelfMetrics {
     this.entries = new Gauge({ name: `${SELF_PREFIX}entries`, help: 'Entries indexed in the served files.', registers });
     this.series = new Gauge({ name: `${SELF_PREFIX}series`, help: 'Merged series known.', registers });
     this.mappedBytes = new Gauge({ name: `${SELF_PREFIX}mapped_bytes`, help: 'Bytes of metric files currently memory-mapped.', registers });
+    this.writerFiles = new Gauge({
+      name: `${SELF_PREFIX}writer_files`,
+      help: "Files by their writer's state: live (seen alive), unknown (cannot tell; served as live), dead (folded, no longer read).",
+      labelNames: ['state'],
+      registers,
+    });
+    this.fileWriterAlive = new Gauge({
+      name: `${SELF_PREFIX}file_writer_alive`,
+      help: "Per served file: 1 if its writer was seen alive at the last scan, 0 if that cannot be told. Dead writers' files are folded and counted in writer_files.",
+      labelNames: ['file'],
+      registers,
+    });
     this.directoryReadable = new Gauge({
       name: `${SELF_PREFIX}directory_readable`,
       help: '1 if the last scan could read the metrics directory, else 0.',
@@ -74,10 +88,15 @@ export class SelfMetrics {
   observe(collection: Collection, seriesCount: number): void {
     this.directoryReadable.set(1);
     this.files.reset();
+    this.fileWriterAlive.reset();
     let entries = 0;
     let mapped = 0;
+    let live = 0;
     for (const f of collection.files) {
       this.files.inc({ type: f.name.type, dialect: dialectOf(f) });
+      const alive = f.writerState === 'live' ? 1 : 0;
+      live += alive;
+      this.fileWriterAlive.set({ file: f.fileName }, alive);
       entries += f.entryCount;
       mapped += f.mappedBytes;
     }
@@ -89,6 +108,9 @@ export class SelfMetrics {
     this.entries.set(entries);
     this.series.set(seriesCount);
     this.mappedBytes.set(mapped);
+    this.writerFiles.set({ state: 'live' }, live);
+    this.writerFiles.set({ state: 'unknown' }, collection.files.length - live);
+    this.writerFiles.set({ state: 'dead' }, collection.folded);
   }
 
   observeUnreadable(): void {
@@ -99,6 +121,8 @@ export class SelfMetrics {
     this.entries.set(0);
     this.series.set(0);
     this.mappedBytes.set(0);
+    this.fileWriterAlive.reset();
+    this.writerFiles.reset();
   }
 
   /** The registry's current values as metric families for our renderers. */

@@ -7,7 +7,20 @@
  *   const requests = new Counter({ name: 'http_requests_total', help: 'Requests.', labelNames: ['code'] });
  *   requests.inc({ code: 200 });
  */
-export { configure, WriterConfigError, type Layout, type WriterOptions } from './settings.js';
+import { configure as configureSettings, type WriterOptions } from './settings.js';
+import { startHeartbeat } from './heartbeat.js';
+
+export { WriterConfigError, type Layout, type WriterOptions } from './settings.js';
+export { heartbeat, stopHeartbeat } from './heartbeat.js';
+
+/**
+ * Where and how this process writes; call before the first metric is written. With
+ * `heartbeatSeconds`, the heartbeat starts now (and so do the files).
+ */
+export function configure(options: WriterOptions): void {
+  configureSettings(options);
+  if (options.heartbeatSeconds !== undefined) startHeartbeat(options.heartbeatSeconds);
+}
 export { Counter, CounterChild } from './counter.js';
 export { Gauge, GaugeChild, type GaugeConfiguration } from './gauge.js';
 export { Histogram, HistogramChild, DEFAULT_BUCKETS, type HistogramConfiguration } from './histogram.js';

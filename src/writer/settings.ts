@@ -17,6 +17,12 @@ export interface WriterOptions {
    * cluster worker id) to bound the number of files: a restarted worker continues its files.
    */
   processId?: string | number;
+  /**
+   * Keep a heartbeat: every this many seconds the reserved gauge
+   * `multiproc_exporter_worker_heartbeat_timestamp_seconds` is set to the time, for the daemon's
+   * /health/workers and --readiness.min-workers. Off by default.
+   */
+  heartbeatSeconds?: number;
 }
 
 export interface WriterSettings {
@@ -69,6 +75,9 @@ export function settings(): WriterSettings {
 function validate(o: WriterOptions): void {
   if (o.layout !== undefined && !['python', 'python-legacy', 'ruby'].includes(o.layout)) {
     throw new WriterConfigError(`layout ${JSON.stringify(o.layout)} is not python, python-legacy or ruby`);
+  }
+  if (o.heartbeatSeconds !== undefined && !(o.heartbeatSeconds > 0 && Number.isFinite(o.heartbeatSeconds))) {
+    throw new WriterConfigError(`heartbeatSeconds must be a positive number of seconds, got ${String(o.heartbeatSeconds)}`);
   }
   if (o.processId !== undefined) {
     const id = String(o.processId);

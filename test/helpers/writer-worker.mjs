@@ -8,12 +8,13 @@
  * byte-identical to the fixtures'. Plain JS importing dist/ (built by `npm test`), so each process
  * starts in milliseconds.
  */
-import { Counter, Gauge, Histogram, Summary, configure } from '../../dist/writer/index.js';
+import { Counter, Gauge, Histogram, Summary, configure, heartbeat } from '../../dist/writer/index.js';
 
 const [scenario, idxArg = '0', ...rest] = process.argv.slice(2);
 const idx = Number(idxArg);
 const options = { layout: process.env.WRITER_LAYOUT ?? 'python' };
 if (process.env.WRITER_PROCESS_ID) options.processId = process.env.WRITER_PROCESS_ID;
+if (process.env.WRITER_HEARTBEAT) options.heartbeatSeconds = Number(process.env.WRITER_HEARTBEAT);
 configure(options);
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -184,6 +185,12 @@ const scenarios = {
   /** `inc-loop-hold N`: the inc-loop scenario, then holds its files until stdin closes. */
   'inc-loop-hold'() {
     scenarios['inc-loop']();
+    holdUntilStdinCloses();
+  },
+  /** `beat-once`: one heartbeat (no timer) and a counter, then holds: alive but soon stale. */
+  'beat-once'() {
+    heartbeat();
+    new Counter({ name: 'held_total', help: 'Held.' }).inc();
     holdUntilStdinCloses();
   },
   /** `hold`: writes one counter, then keeps its files locked until stdin closes. */
