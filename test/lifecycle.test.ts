@@ -4,6 +4,7 @@
  * folded once and unmapped; a restarted worker with a stable id takes its file back without a
  * jump; a folded file deleted from disk stops counting, the others stay exact.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,36 @@ describe('a writer killed with SIGKILL', () => {
     expect(c.directory.status().every((f) => f.state === 'live')).toBe(true);
     await killed(w);
     expect(samples(c)).toEqual(['py_jobs_total{} 3', `py_started{pid="${w.pid}"} 7`]);
+    c.close();
+  });
+
+  it.skipIf(!python.available)('a Python writer under a custom numeric id (a uwsgi worker id): found by the process that maps its files', async () => {
+    const dir = mkdtempSync(join(tmp, 'python-custom-'));
+    // The id names a process that exists but maps nothing of ours (a bystander); the writer is found by walking /proc.
+    const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const id = String(bystander.pid);
+    const code = [
+      'import sys',
+      'from prometheus_client import values',
+      `values.ValueClass = values.MultiProcessValue(process_identifier=lambda: '${id}')`,
+      'from prometheus_client import Counter, Gauge',
+      "Counter('py_jobs', 'Jobs.').inc(3)",
+      "Gauge('py_in_flight', 'In flight.', multiprocess_mode='livesum').set(2)",
+      "print('ready', flush=True)",
+      'sys.stdin.read()',
+    ].join('\n');
+    const w = holdProcess(python.command, ['-c', code], { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir });
+    await w.ready;
+    const c = new Collector(dir);
+    expect(samples(c)).toEqual(['py_in_flight{} 2', 'py_jobs_total{} 3']);
+    expect(c.directory.status().map((f) => [f.fileName, f.state])).toEqual([
+      [`counter_${id}.db`, 'live'],
+      [`gauge_livesum_${id}.db`, 'live'],
+    ]);
+    await killed(w);
+    await new Promise((r) => setTimeout(r, 1100)); // the walk over every process is rate-limited to once a second
+    expect(samples(c)).toEqual(['py_jobs_total{} 3']);
+    bystander.kill('SIGKILL');
     c.close();
   });
 

@@ -12,7 +12,7 @@ import type { KeyShape } from '../format/key.js';
 import type { SlotWidth } from '../format/layout.js';
 import { loadNative } from '../native.js';
 import { KeyCache } from './key-cache.js';
-import { LivenessProbe, type LivenessMemo, type LivenessMode, type WriterState } from './liveness.js';
+import { LivenessProbe, newMemo, type LivenessMemo, type LivenessMode, type WriterState } from './liveness.js';
 import { dialectOf, FileProblem, MappedFile, type SkipReason } from './mapped-file.js';
 
 export interface SkippedFile {
@@ -152,7 +152,7 @@ export class Directory {
       if (!fileName.endsWith('.db')) continue;
       let t = this.tracked.get(fileName);
       if (t === undefined) {
-        t = { file: null, problem: null, seen: scan, memo: { lockSeen: false, pidVerified: false }, state: 'unknown', folded: null };
+        t = { file: null, problem: null, seen: scan, memo: newMemo(), state: 'unknown', folded: null };
         this.tracked.set(fileName, t);
       }
       t.seen = scan;
@@ -362,7 +362,7 @@ export class Directory {
     if (!st.isFile()) return new FileProblem('not_regular_file', 'is not a regular file');
     if (t.file !== null && (t.file.ino !== st.ino || t.file.dev !== st.dev)) {
       this.drop(t); // replaced by another file under the same name: start over with the new one
-      t.memo = { lockSeen: false, pidVerified: false };
+      t.memo = newMemo();
       this.sortedDirty = true;
     }
     if (t.file === null) {

@@ -1,17 +1,18 @@
 /**
  * Is a file's writer still alive? Our writer and the Ruby gem hold an exclusive flock on their
- * files while they live; Python holds none, so its files are judged by the process id in the name
- * (FORMAT.md §1) when this daemon can see the writers' processes.
+ * files while they live; Python holds none, but every live Python writer keeps its files mapped,
+ * so a Python file is alive while a process maps it — when this daemon can see the writers'
+ * processes at all (a shared pid namespace).
  *
- *   live     the lock is held, or the named process exists (and maps the file, when checkable)
- *   dead     a locking writer's lock is free, or the named process is gone (pids visible)
- *   unknown  cannot tell (Python file, writers in another pid namespace): treated as live
+ *   live     the lock is held, or a process maps the file
+ *   dead     a locking writer's lock is free; or no process maps the file while writers are visible
+ *   unknown  cannot tell (writers in another pid namespace, no native addon): treated as live
  *
  * Modes (`--liveness`): `auto` as above; `lock` = an unlocked file is dead (all writers lock);
- * `pid` = trust process ids (the daemon shares the writers' pid namespace); `off` = never dead
- * (the libraries' semantics: a file counts until it is deleted).
+ * `pid` = writers are visible from the start (a shared pid namespace is promised); `off` = never
+ * dead (the libraries' semantics: a file counts until it is deleted).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { NativeBinding } from '../native.js';
 
 export const LIVENESS_MODES = ['auto', 'lock', 'pid', 'off'] as const;
@@ -22,8 +23,14 @@ export type WriterState = 'live' | 'dead' | 'unknown';
 export interface LivenessMemo {
   /** Its lock was seen held: the writer locks, so a free lock means it died. */
   lockSeen: boolean;
-  /** The named process was seen mapping the file (a Python writer, seen directly). */
-  pidVerified: boolean;
+  /** A process last seen mapping the file (checked first next time), or 0. */
+  mapper: number;
+  /** The process named in the file name was seen mapping it: a pid-named Python file. */
+  pidNamed: boolean;
+}
+
+export function newMemo(): LivenessMemo {
+  return { lockSeen: false, mapper: 0, pidNamed: false };
 }
 
 export interface ProbedFile {
@@ -39,23 +46,32 @@ export interface ProbedFile {
 }
 
 const PID = /^[1-9]\d{0,9}$/;
+/** A walk over every process's maps (to find a file's mapper) at most this often… */
+const PROC_WALK_INTERVAL_MS = 1000;
+/** …and, while no writer has ever been seen (another pid namespace), backing off to this. */
+const PROC_WALK_MAX_INTERVAL_MS = 30_000;
 
 export class LivenessProbe {
-  /** Some writer process was seen directly: a vanished pid now means a dead writer. */
-  private pidsVisible: boolean;
-  /** /proc/<pid>/maps as `dev ino` sets, read at most once per pid per round. */
-  private maps = new Map<number, Set<string> | 'unreadable' | 'gone'>();
+  /** Some process was seen mapping a metrics file: an unmapped file now means a dead writer. */
+  private writersVisible: boolean;
+  /** Per pid, the `dev ino` of what it maps; read at most once per pid per round. */
+  private maps = new Map<number, Set<string> | null>();
+  /** `dev ino` → a pid mapping it, from the last walk over all processes. */
+  private mappers: Map<string, number> | null = null;
+  private lastWalk = -Infinity;
+  private walkInterval = PROC_WALK_INTERVAL_MS;
 
   constructor(
     readonly mode: LivenessMode,
     private readonly native: NativeBinding | null,
   ) {
-    this.pidsVisible = mode === 'pid';
+    this.writersVisible = mode === 'pid';
   }
 
-  /** Start a round of checks (a scan): /proc/<pid>/maps is read again at most once per pid. */
+  /** Start a round of checks (a scan): process maps are read afresh, at most once per pid. */
   beginRound(): void {
     if (this.maps.size > 0) this.maps = new Map();
+    this.mappers = null;
   }
 
   check(f: ProbedFile, memo: LivenessMemo): WriterState {
@@ -67,20 +83,35 @@ export class LivenessProbe {
       return 'live';
     }
     if (held === false && (this.mode === 'lock' || f.lockingName || memo.lockSeen)) return 'dead';
-    if (!PID.test(f.processId)) return 'unknown';
-    const pid = Number(f.processId);
-    if (!processExists(pid)) return this.pidsVisible ? 'dead' : 'unknown';
-    if (memo.pidVerified) return 'live';
-    const mapped = this.mappedBy(pid);
-    if (mapped === 'unreadable') return 'live'; // it exists; we may not look closer (another user)
-    if (mapped === 'gone') return this.pidsVisible ? 'dead' : 'unknown';
-    if (mapped.has(mapsKey(f.dev, f.ino))) {
-      memo.pidVerified = true;
-      this.pidsVisible = true;
+    const key = mapsKey(f.dev, f.ino);
+    // The likely mappers first: the one seen last time, then the pid in the name.
+    const named = PID.test(f.processId) ? Number(f.processId) : 0;
+    for (const pid of memo.mapper === named ? [named] : [memo.mapper, named]) {
+      if (pid > 0 && this.processMaps(pid)?.has(key) === true) {
+        memo.mapper = pid;
+        if (pid === named) memo.pidNamed = true;
+        this.sawWriter();
+        return 'live';
+      }
+    }
+    // Then every process (rate-limited): a custom id, or a writer that died.
+    const mappers = this.walk();
+    if (mappers === null) return 'unknown';
+    const pid = mappers.get(key);
+    if (pid !== undefined) {
+      memo.mapper = pid;
+      this.sawWriter();
       return 'live';
     }
-    // The pid belongs to a process that does not map the file: a reused pid, or another namespace.
-    return this.pidsVisible ? 'dead' : 'unknown';
+    memo.mapper = 0;
+    // A process by that pid whose maps we may not read (another user): give it the benefit of the doubt.
+    if (named > 0 && this.processMaps(named) === null && processExists(named)) return 'unknown';
+    return this.writersVisible ? 'dead' : 'unknown';
+  }
+
+  private sawWriter(): void {
+    this.writersVisible = true;
+    this.walkInterval = PROC_WALK_INTERVAL_MS;
   }
 
   /** true = held by another process, false = free, null = cannot tell (no native addon). */
@@ -95,7 +126,7 @@ export class LivenessProbe {
     }
   }
 
-  private mappedBy(pid: number): Set<string> | 'unreadable' | 'gone' {
+  private processMaps(pid: number): Set<string> | null {
     let m = this.maps.get(pid);
     if (m === undefined) {
       m = readMaps(pid);
@@ -103,25 +134,41 @@ export class LivenessProbe {
     }
     return m;
   }
-}
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  /** Who maps what, over every visible process; null when walked too recently to walk again. */
+  private walk(): Map<string, number> | null {
+    if (this.mappers !== null) return this.mappers;
+    const now = performance.now();
+    if (now - this.lastWalk < this.walkInterval) return null;
+    this.lastWalk = now;
+    const mappers = new Map<string, number>();
+    let pids: string[] = [];
+    try {
+      pids = readdirSync('/proc').filter((n) => PID.test(n));
+    } catch {
+      // no /proc: nothing is visible
+    }
+    for (const p of pids) {
+      const pid = Number(p);
+      if (pid === process.pid) continue;
+      const m = this.processMaps(pid);
+      if (m === null) continue;
+      for (const k of m) if (!mappers.has(k)) mappers.set(k, pid);
+    }
+    // No writer seen yet (another pid namespace?): walk less often; the first one seen resets it.
+    if (!this.writersVisible) this.walkInterval = Math.min(this.walkInterval * 2, PROC_WALK_MAX_INTERVAL_MS);
+    this.mappers = mappers;
+    return mappers;
   }
 }
 
-/** The `dev ino` of every file the process maps, as /proc/<pid>/maps prints them (`fd:01 1234`). */
-function readMaps(pid: number): Set<string> | 'unreadable' | 'gone' {
+/** The `dev ino` of every file the process maps, as /proc/<pid>/maps prints them; null if unreadable. */
+function readMaps(pid: number): Set<string> | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/maps`, 'latin1');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ESRCH' ? 'gone' : 'unreadable';
+  } catch {
+    return null;
   }
   const out = new Set<string>();
   for (const line of text.split('\n')) {
@@ -138,4 +185,13 @@ export function mapsKey(dev: number, ino: number): string {
   const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
   const hex = (n: number): string => n.toString(16).padStart(2, '0');
   return `${hex(major)}:${hex(minor)} ${ino}`;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
