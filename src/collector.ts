@@ -7,6 +7,7 @@ import type { MappedFile } from './reader/mapped-file.js';
 import { Merger, type MergeProblem } from './merge/merger.js';
 import type { Label, MetricFamily } from './merge/model.js';
 import type { LivenessMode } from './reader/liveness.js';
+import type { CompactionResult, Compactor } from './compaction/compactor.js';
 
 export interface Collection {
   readonly families: readonly MetricFamily[];
@@ -63,6 +64,17 @@ export class Collector {
         file.close();
       }
     });
+  }
+
+  /**
+   * Compact now (only with --compaction): the dead files the directory knows for sure go into
+   * archives and are deleted; the directory's state follows at once, and the next collection
+   * folds the archives instead of the files they absorbed.
+   */
+  compact(compactor: Compactor): CompactionResult {
+    const r = compactor.run(this.directory.compactionCandidates(), this.directory.absorbedLeftovers());
+    this.directory.afterCompaction(r);
+    return r;
   }
 
   /**

@@ -9,6 +9,7 @@ import { ConfigError, type Config, type ListenAddress } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadNative, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
+import { Compactor, type CrashPoint } from './compaction/compactor.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
@@ -109,6 +110,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
   }, FOLDED_PROBE_INTERVAL_MS);
   probe.unref();
+  const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
 
   let stopping: Promise<void> | null = null;
   const stop = (reason: string): Promise<void> => {
@@ -129,6 +131,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       );
       clearTimeout(force);
       clearInterval(probe);
+      if (compaction !== null) clearInterval(compaction);
       watch.close();
       collector.close();
       logger.info('stopped');
@@ -137,6 +140,40 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     return stopping;
   };
   return { logger, addresses, stop };
+}
+
+/**
+ * --compaction: every interval (and soon after start, to finish what a crash left), between two
+ * scans, fold dead writers' files into archives and delete them; then scan so scrapes see it.
+ */
+function startCompaction(config: Config, collector: Collector, scrape: ScrapeService, self: SelfMetrics, logger: Logger): NodeJS.Timeout | null {
+  const native = loadNative();
+  if (native === null) {
+    logger.error({ reason: nativeLoadError() }, 'compaction needs the native addon (file locks); compaction is off');
+    return null;
+  }
+  const crashAt = process.env['MULTIPROC_EXPORTER_COMPACTION_CRASH_AT'] as CrashPoint | undefined; // crash-safety tests only
+  const compactor = new Compactor(config.dir, native, crashAt);
+  const run = (): void => {
+    scrape
+      .refresh()
+      .then((status) => {
+        if (!status.ready) return;
+        const r = collector.compact(compactor);
+        self.observeCompaction(r);
+        for (const p of r.problems) logger.warn({ dir: config.dir }, `compaction: ${p}`);
+        const absorbed = r.archives.reduce((n, a) => n + a.absorbed.length, 0);
+        if (r.deleted.length + r.droppedLive.length > 0) {
+          logger.info({ archives: r.archives.map((a) => a.fileName), deleted: r.deleted.length, droppedLive: r.droppedLive.length, absorbed }, "compaction: dead writers' files folded into archives and deleted");
+        }
+        return scrape.refresh();
+      })
+      .catch((err: unknown) => logger.error({ err }, 'compaction failed; retried at the next interval'));
+  };
+  setTimeout(run, 100).unref();
+  const timer = setInterval(run, config.compactionInterval * 1000);
+  timer.unref();
+  return timer;
 }
 
 function loadWeb(config: Config): WebConfig {

@@ -5,7 +5,8 @@
  * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
  * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { contentHash, decodeTrailer, type AbsorbedFile } from '../format/archive.js';
 import { join } from 'node:path';
 import { parseFileName, type ParsedFileName } from '../format/filename.js';
 import type { KeyShape } from '../format/key.js';
@@ -53,8 +54,11 @@ export interface FileStatus {
   readonly mode: string | null;
   readonly processId: string | null;
   readonly dialect: string;
-  /** live/unknown: served from its mapping; dead: folded and unmapped; skipped: see `error`. */
-  readonly state: WriterState | 'skipped';
+  /**
+   * live/unknown: served from its mapping; dead: folded and unmapped; skipped: see `error`;
+   * absorbed: already in a compaction archive (left over by a crash; not counted again).
+   */
+  readonly state: WriterState | 'skipped' | 'absorbed';
   readonly entries: number;
   readonly bytes: number;
   readonly mappedBytes: number;
@@ -92,6 +96,20 @@ interface Tracked {
   memo: LivenessMemo;
   state: WriterState;
   folded: Folded | null;
+  /** The archive whose manifest lists this very file (name, inode, content): not counted. */
+  absorbedBy: string | null;
+  /** Opened since the manifests were last compared with it. */
+  absorbCheck: boolean;
+}
+
+/** A dead writer's file that compaction may absorb. */
+export interface CompactionCandidate {
+  readonly fileName: string;
+  readonly name: ParsedFileName;
+  readonly dialect: string;
+  readonly ino: number;
+  /** Its writer held a lock: lock it while absorbing. */
+  readonly locks: boolean;
 }
 
 /** A listing is reused only if the directory's mtime is older than this when it was taken. */
@@ -113,6 +131,8 @@ export class Directory {
   private listingTakenAt = -1n;
   /** Where probeFolded() goes on from (round robin over the folded files). */
   private probeCursor = '';
+  /** Manifests of the compaction archives present: archive file name → its inode and absorbed files. */
+  private readonly manifests = new Map<string, { ino: number; absorbed: readonly AbsorbedFile[] }>();
 
   /** Inode of the directory at the last scan (changes when it is removed and recreated). */
   inode = -1;
@@ -144,6 +164,7 @@ export class Directory {
   scan(): ScanResult {
     const scan = ++this.scanCount;
     const names = this.list();
+    this.readManifests(names);
     this.probe.beginRound();
     const files: MappedFile[] = [];
     const dying: MappedFile[] = [];
@@ -152,17 +173,31 @@ export class Directory {
       if (!fileName.endsWith('.db')) continue;
       let t = this.tracked.get(fileName);
       if (t === undefined) {
-        t = { file: null, problem: null, seen: scan, memo: newMemo(), state: 'unknown', folded: null };
+        t = { file: null, problem: null, seen: scan, memo: newMemo(), state: 'unknown', folded: null, absorbedBy: null, absorbCheck: true };
         this.tracked.set(fileName, t);
       }
       t.seen = scan;
       if (t.folded !== null) continue; // dead and folded: nothing to do until probeFolded() says otherwise
+      if (t.absorbedBy !== null) {
+        if (this.manifests.get(t.absorbedBy)?.absorbed.some((a) => a.name === fileName) === true) continue;
+        t.absorbedBy = null; // its archive is gone: the file counts again
+        t.absorbCheck = true;
+      }
       const wasServed = t.file !== null && t.problem === null;
       const problem = this.refresh(fileName, t);
       if ((problem === null) !== wasServed) this.sortedDirty = true;
       if (problem === null) {
         t.problem = null;
         const file = t.file!;
+        if (t.absorbCheck) {
+          t.absorbCheck = false;
+          t.absorbedBy = this.absorbingArchive(file);
+          if (t.absorbedBy !== null) {
+            this.drop(t);
+            this.sortedDirty = true;
+            continue;
+          }
+        }
         t.state = file.writerState = this.probe.check(file.probed(), t.memo);
         if (t.state === 'dead') {
           dying.push(file);
@@ -203,7 +238,12 @@ export class Directory {
   retire(file: MappedFile): void {
     const t = this.tracked.get(file.fileName);
     if (t === undefined || t.file !== file) return;
-    t.folded = {
+    t.folded = this.foldedRecord(file);
+    this.drop(t);
+  }
+
+  private foldedRecord(file: MappedFile): Folded {
+    return {
       fileName: file.fileName,
       name: file.name,
       processId: file.processId,
@@ -217,7 +257,6 @@ export class Directory {
       shape: file.shape,
       slot: file.slot,
     };
-    this.drop(t);
   }
 
   /** The folded files, sorted by name. */
@@ -299,7 +338,7 @@ export class Directory {
         mode: parsed?.mode ?? null,
         processId: f?.processId ?? d?.processId ?? null,
         dialect: f !== null ? dialectOf(f) : (d?.dialect ?? 'unknown'),
-        state: t.problem !== null ? 'skipped' : d !== null ? 'dead' : t.state,
+        state: t.absorbedBy !== null ? 'absorbed' : t.problem !== null ? 'skipped' : d !== null ? 'dead' : t.state,
         entries: f?.entryCount ?? d?.entries ?? 0,
         bytes: f?.size ?? d?.size ?? 0,
         mappedBytes: f?.mappedBytes ?? 0,
@@ -310,10 +349,118 @@ export class Directory {
     return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
   }
 
+  /** Folded files compaction may absorb: writers that were seen dead for sure (lock, or pid-named). */
+  compactionCandidates(): CompactionCandidate[] {
+    const out: CompactionCandidate[] = [];
+    for (const t of this.tracked.values()) {
+      const f = t.folded;
+      if (f === null || f.name.archive) continue;
+      const locks = f.lockingName || t.memo.lockSeen;
+      if (!locks && !t.memo.pidNamed) continue; // a Python file under a custom id: it may be reopened any time
+      out.push({ fileName: f.fileName, name: f.name, dialect: f.dialect, ino: f.ino, locks });
+    }
+    return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
+  }
+
+  /** Files an archive's manifest lists that are still on disk (a crash between rename and delete). */
+  absorbedLeftovers(): string[] {
+    const out: string[] = [];
+    for (const [name, t] of this.tracked) if (t.absorbedBy !== null) out.push(name);
+    return out.sort();
+  }
+
+  /**
+   * What a compaction did, applied at once: absorbed files are forgotten, each archive is the
+   * folded file it now is; the folded sums are rebuilt at the next scan (`foldedChanged`).
+   */
+  afterCompaction(r: { archives: readonly { fileName: string; absorbed: readonly AbsorbedFile[] }[]; deleted: readonly string[]; absorbedNotDeleted: readonly string[]; droppedLive: readonly string[] }): void {
+    for (const name of [...r.deleted, ...r.droppedLive]) {
+      const t = this.tracked.get(name);
+      if (t === undefined) continue;
+      this.drop(t);
+      this.tracked.delete(name);
+    }
+    for (const a of r.archives) {
+      const path = join(this.path, a.fileName);
+      const parsed = parseFileName(a.fileName);
+      if (!parsed.ok) continue;
+      let t = this.tracked.get(a.fileName);
+      if (t === undefined) {
+        t = { file: null, problem: null, seen: this.scanCount, memo: newMemo(), state: 'dead', folded: null, absorbedBy: null, absorbCheck: false };
+        this.tracked.set(a.fileName, t);
+      }
+      this.drop(t);
+      t.folded = null;
+      t.problem = null;
+      let file: MappedFile | null = null;
+      try {
+        file = MappedFile.open(path, a.fileName, parsed.name, this.keyCache);
+        file.refresh(fstatSync(file.probed().fd).size);
+        this.manifests.set(a.fileName, { ino: file.ino, absorbed: a.absorbed });
+        t.folded = this.foldedRecord(file);
+      } catch {
+        t.absorbCheck = true; // the next scan looks at it like any new file
+      } finally {
+        file?.close();
+      }
+    }
+    for (const name of r.absorbedNotDeleted) {
+      const t = this.tracked.get(name);
+      if (t === undefined) continue;
+      this.drop(t);
+      t.folded = null;
+      t.absorbedBy = r.archives.find((a) => a.absorbed.some((x) => x.name === name))?.fileName ?? null;
+    }
+    this.foldedChanged = true;
+    this.listing = null; // names changed under us: list again
+  }
+
   close(): void {
     for (const t of this.tracked.values()) this.drop(t);
     this.tracked.clear();
     this.sorted = [];
+  }
+
+  /** Read the manifest of every compaction archive present (again when one was replaced). */
+  private readManifests(names: readonly string[]): void {
+    const present = new Set<string>();
+    for (const name of names) {
+      if (!name.endsWith('.db')) continue;
+      const parsed = parseFileName(name);
+      if (!parsed.ok || !parsed.name.archive) continue;
+      present.add(name);
+      const st = lstatSync(join(this.path, name), { throwIfNoEntry: false });
+      if (st === undefined || !st.isFile()) continue;
+      if (this.manifests.get(name)?.ino === st.ino) continue;
+      let fd = -1;
+      try {
+        fd = openSync(join(this.path, name), PROBE_FLAGS);
+        const bytes = new Uint8Array(fstatSync(fd).size);
+        let got = 0;
+        while (got < bytes.length) {
+          const n = readSync(fd, bytes, got, bytes.length - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+        const used = got >= 8 ? new DataView(bytes.buffer).getInt32(0, true) : 0;
+        this.manifests.set(name, { ino: st.ino, absorbed: decodeTrailer(bytes.subarray(0, got), used) });
+      } catch {
+        this.manifests.delete(name);
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+    for (const name of [...this.manifests.keys()]) if (!present.has(name)) this.manifests.delete(name);
+  }
+
+  /** The archive that already holds this very file (same name, inode and content), or null. */
+  private absorbingArchive(file: MappedFile): string | null {
+    for (const [archive, m] of this.manifests) {
+      for (const a of m.absorbed) {
+        if (a.name === file.fileName && a.ino === file.ino && file.contentHash(a.used) === a.sha1) return archive;
+      }
+    }
+    return null;
   }
 
   /**
@@ -374,6 +521,7 @@ export class Directory {
         if (e instanceof FileProblem) return e;
         throw e;
       }
+      t.absorbCheck = true;
       this.sortedDirty = true;
       if (t.file.ino !== st.ino || t.file.dev !== st.dev) {
         this.drop(t);

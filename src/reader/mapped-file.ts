@@ -21,6 +21,7 @@ import { KeyCache } from './key-cache.js';
 import { processIdOf, type ParsedFileName } from '../format/filename.js';
 import { openSource, type FileSource } from './file-source.js';
 import { HEARTBEAT_METRIC } from '../format/reserved.js';
+import { contentHash } from '../format/archive.js';
 import type { ProbedFile, WriterState } from './liveness.js';
 
 /** Why a file is not served right now. Stable codes (self-metric label values). */
@@ -134,6 +135,12 @@ export class MappedFile {
   /** What the liveness probe needs to know about this file. */
   probed(): ProbedFile {
     return { fd: this.fd, dev: this.dev, ino: this.ino, processId: this.processId, lockingName: this.lockingName, writerless: this.name.archive };
+  }
+
+  /** sha1 of the first `used` bytes (compaction manifests identify absorbed files by it). */
+  contentHash(used: number): string | null {
+    const bytes = this.source.bytes;
+    return used <= bytes.length ? contentHash(bytes, used) : null;
   }
 
   /** The writer's last heartbeat (UNIX seconds), if it keeps one. */

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Collection } from '../collector.js';
+import type { CompactionResult } from '../compaction/compactor.js';
 import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { dialectOf } from '../reader/mapped-file.js';
 import { formatValue } from '../exposition/number.js';
@@ -23,6 +24,8 @@ export class SelfMetrics {
   private readonly writerFiles: Gauge;
   private readonly fileWriterAlive: Gauge;
   readonly scrapeErrors: Counter;
+  private readonly compactions: Counter;
+  private readonly compactedFiles: Counter;
 
   constructor(info: { version: string; native: boolean }) {
     const registers = [this.registry];
@@ -75,6 +78,13 @@ export class SelfMetrics {
       help: 'Scans that failed because the metrics directory could not be read.',
       registers,
     });
+    this.compactions = new Counter({ name: `${SELF_PREFIX}compactions_total`, help: 'Compaction runs (--compaction).', registers });
+    this.compactedFiles = new Counter({
+      name: `${SELF_PREFIX}compacted_files_total`,
+      help: "Dead writers' files deleted by compaction: absorbed into an archive, or a live* gauge file dropped.",
+      labelNames: ['how'],
+      registers,
+    });
     new Gauge({
       name: `${SELF_PREFIX}build_info`,
       help: 'Version of multiproc-exporter and Node.js; native is whether files are memory-mapped.',
@@ -111,6 +121,12 @@ export class SelfMetrics {
     this.writerFiles.set({ state: 'live' }, live);
     this.writerFiles.set({ state: 'unknown' }, collection.files.length - live);
     this.writerFiles.set({ state: 'dead' }, collection.folded);
+  }
+
+  observeCompaction(r: CompactionResult): void {
+    this.compactions.inc();
+    this.compactedFiles.inc({ how: 'absorbed' }, r.deleted.length);
+    this.compactedFiles.inc({ how: 'dropped_live' }, r.droppedLive.length);
   }
 
   observeUnreadable(): void {
