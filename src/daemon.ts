@@ -22,6 +22,8 @@ export interface RunningDaemon {
   readonly logger: Logger;
   /** Bound addresses (port 0 resolved), metrics first. */
   readonly addresses: readonly string[];
+  /** Whether the metrics listener serves HTTPS. */
+  readonly tls: boolean;
   stop(reason: string): Promise<void>;
 }
 
@@ -110,7 +112,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     })();
     return stopping;
   };
-  return { logger, addresses, stop };
+  return { logger, addresses, tls: web.tls !== null, stop };
 }
 
 function loadWeb(config: Config): WebConfig {
