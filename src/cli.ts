@@ -10,6 +10,7 @@ import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
+import { tellSupervisor } from './supervisor/protocol.js';
 import { VERSION } from './version.js';
 
 const EXIT_USAGE = 2;
@@ -42,19 +43,22 @@ const EXIT_DEADLINE_MS = 9_500;
 
 async function serveCommand(flags: Flags): Promise<void> {
   let daemon;
+  let config;
   try {
-    daemon = await startDaemon(resolveConfig(flags, process.env));
+    config = resolveConfig(flags, process.env);
+    daemon = await startDaemon(config);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`multiproc-exporter: ${e.message}\n`);
-      process.exit(EXIT_USAGE);
+      tellSupervisor({ type: 'multiproc-exporter:start-failed', message: e.message }, () => process.exit(EXIT_USAGE));
+      return;
     }
     throw e;
   }
   const running = daemon;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onShutdown = (reason: string): void => {
     setTimeout(() => process.exit(0), EXIT_DEADLINE_MS).unref();
-    running.stop(signal).then(
+    running.stop(reason).then(
       () => process.exit(0),
       (err: unknown) => {
         running.logger.error({ err }, 'shutdown failed');
@@ -62,8 +66,21 @@ async function serveCommand(flags: Flags): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onShutdown);
+  process.once('SIGINT', onShutdown);
+  tellSupervisor({
+    type: 'multiproc-exporter:started',
+    listen: running.addresses[0]!,
+    health: running.addresses[1] ?? running.addresses[0]!,
+    tls: running.tls,
+    telemetryPath: config.telemetryPath,
+  });
+  // Spawned with an IPC channel (startExporter): its closing means the supervisor is gone, even
+  // when it was SIGKILLed and could not stop us, so stop rather than live on as an orphan.
+  if (process.send !== undefined) {
+    if (process.connected) process.once('disconnect', () => onShutdown('supervisor gone (IPC channel closed)'));
+    else onShutdown('supervisor gone (IPC channel closed)');
+  }
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {

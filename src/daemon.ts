@@ -27,6 +27,8 @@ export interface RunningDaemon {
   readonly logger: Logger;
   /** Bound addresses (port 0 resolved), metrics first. */
   readonly addresses: readonly string[];
+  /** Whether the metrics listener serves HTTPS. */
+  readonly tls: boolean;
   stop(reason: string): Promise<void>;
 }
 
@@ -139,7 +141,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     })();
     return stopping;
   };
-  return { logger, addresses, stop };
+  return { logger, addresses, tls: web.tls !== null, stop };
 }
 
 /**

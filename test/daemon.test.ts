@@ -2,7 +2,7 @@
  * The daemon as an operator runs it: the real binary, real HTTP over 127.0.0.1, real peers
  * (promtool, Python's OpenMetrics parser) reading what it serves.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildDb } from './helpers/db-bytes.js';
-import { runToExit, startDaemon, type Daemon } from './helpers/daemon.js';
+import { BIN, runToExit, startDaemon, type Daemon } from './helpers/daemon.js';
 import { parseExposition, sampleLines } from './helpers/parse-exposition.js';
 import { peerAvailableUnderCi, peers } from './helpers/peers.js';
 
@@ -345,6 +345,41 @@ describe('shutdown', () => {
     expect(parseExposition(body).samples.filter((s) => s.name === 'big_total').length).toBe(20_000);
     expect(await d.exited).toBe(0);
     expect(d.logs.map((l) => l['msg'])).toContain('shutting down: no new connections, finishing in-flight scrapes');
+  });
+});
+
+describe('with an IPC channel (how startExporter runs it)', () => {
+  function spawnWithIpc(args: string[]) {
+    const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (c: string) => (stderr += c));
+    const messages: unknown[] = [];
+    child.on('message', (m) => messages.push(m));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    void exited.then(() => clearTimeout(killer));
+    return { child, messages, exited, stderr: () => stderr };
+  }
+
+  it('reports its bound address once serving, and stops with exit 0 when the channel closes', async () => {
+    const d = spawnWithIpc(['--dir', tmp, '--web.listen-address', '127.0.0.1:0']);
+    const started = await until('the started message', async () => d.messages[0]);
+    const listen = (started as { listen: string }).listen;
+    expect(listen).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(started).toEqual({ type: 'multiproc-exporter:started', listen, health: listen, tls: false, telemetryPath: '/metrics' });
+    expect((await get(`http://${listen}/liveness`)).status).toBe(200);
+    d.child.disconnect();
+    expect(await d.exited).toBe(0);
+    expect(d.stderr()).toContain('"reason":"supervisor gone (IPC channel closed)","msg":"shutting down: no new connections, finishing in-flight scrapes"');
+  });
+
+  it('reports a configuration error on the channel before exiting 2', async () => {
+    const d = spawnWithIpc(['--dir', tmp, '--web.listen-address', 'nope']);
+    expect(await d.exited).toBe(2);
+    const message = '--web.listen-address "nope": expected host:port, :port or [ipv6]:port';
+    expect(d.messages).toEqual([{ type: 'multiproc-exporter:start-failed', message }]);
+    expect(d.stderr()).toBe(`multiproc-exporter: ${message}\n`);
   });
 });
 
