@@ -312,7 +312,7 @@ export class Directory {
         fd = openSync(join(this.path, name), PROBE_FLAGS);
         const st = fstatSync(fd);
         const same = st.ino === f.ino && st.dev === f.dev;
-        const state = same ? this.probe.check({ fd, dev: f.dev, ino: f.ino, processId: f.processId, lockingName: f.lockingName, writerless: f.name.archive }, t.memo) : 'live';
+        const state = same ? this.probe.check({ fd, dev: f.dev, ino: f.ino, processId: f.processId, lockingName: f.lockingName, writerless: f.name.archive }, t.memo, !t.memo.pidNamed) : 'live';
         if (!same || state === 'live') {
           this.unfold(t);
           changed = true;

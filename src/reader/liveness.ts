@@ -74,7 +74,11 @@ export class LivenessProbe {
     this.mappers = null;
   }
 
-  check(f: ProbedFile, memo: LivenessMemo): WriterState {
+  /**
+   * `walk`: may look through every process for a mapper (rate-limited). A folded pid-named file
+   * can only come back under its pid, so its background re-checks pass false.
+   */
+  check(f: ProbedFile, memo: LivenessMemo, walk = true): WriterState {
     if (this.mode === 'off') return 'unknown';
     if (f.writerless === true) return 'dead';
     const held = this.lockHeld(f.fd);
@@ -95,7 +99,7 @@ export class LivenessProbe {
       }
     }
     // Then every process (rate-limited): a custom id, or a writer that died.
-    const mappers = this.walk();
+    const mappers = walk ? this.walk() : null;
     if (mappers === null) return 'unknown';
     const pid = mappers.get(key);
     if (pid !== undefined) {
