@@ -131,6 +131,9 @@ export class Directory {
   private listingTakenAt = -1n;
   /** Where probeFolded() goes on from (round robin over the folded files). */
   private probeCursor = '';
+  /** See activeNames(); null = to be rebuilt (a file was folded, unfolded, absorbed, added or removed). */
+  private active: string[] | null = null;
+  private foldedCached = 0;
   /** Manifests of the compaction archives present: archive file name → its inode and absorbed files. */
   private readonly manifests = new Map<string, { ino: number; absorbed: readonly AbsorbedFile[] }>();
 
@@ -156,15 +159,33 @@ export class Directory {
   }
 
   get foldedCount(): number {
-    let n = 0;
-    for (const t of this.tracked.values()) if (t.folded !== null) n++;
-    return n;
+    this.activeNames();
+    return this.foldedCached;
+  }
+
+  /** Tracked names that are neither folded nor absorbed: what a scan of an unchanged listing visits. */
+  private activeNames(): string[] {
+    if (this.active === null) {
+      this.active = [];
+      let folded = 0;
+      for (const [name, t] of this.tracked) {
+        if (t.folded !== null) folded++;
+        else if (t.absorbedBy === null) this.active.push(name);
+      }
+      this.foldedCached = folded;
+    }
+    return this.active;
   }
 
   scan(): ScanResult {
     const scan = ++this.scanCount;
-    const names = this.list();
-    this.readManifests(names);
+    const listed = this.list();
+    // An unchanged listing: only the files being served need a look (folded ones cost nothing).
+    const names = listed.fresh ? listed.names : this.activeNames();
+    if (listed.fresh) {
+      this.readManifests(names);
+      this.active = null;
+    }
     this.probe.beginRound();
     const files: MappedFile[] = [];
     const dying: MappedFile[] = [];
@@ -182,6 +203,7 @@ export class Directory {
         if (this.manifests.get(t.absorbedBy)?.absorbed.some((a) => a.name === fileName) === true) continue;
         t.absorbedBy = null; // its archive is gone: the file counts again
         t.absorbCheck = true;
+        this.active = null;
       }
       const wasServed = t.file !== null && t.problem === null;
       const problem = this.refresh(fileName, t);
@@ -193,6 +215,7 @@ export class Directory {
           t.absorbCheck = false;
           t.absorbedBy = this.absorbingArchive(file);
           if (t.absorbedBy !== null) {
+            this.active = null;
             this.drop(t);
             this.sortedDirty = true;
             continue;
@@ -216,7 +239,7 @@ export class Directory {
         isNew,
       });
     }
-    for (const [fileName, t] of this.tracked) {
+    for (const [fileName, t] of listed.fresh ? this.tracked : []) {
       if (t.seen !== scan) {
         if (t.file !== null && t.problem === null) this.sortedDirty = true;
         if (t.folded !== null) this.foldedChanged = true;
@@ -239,6 +262,7 @@ export class Directory {
     const t = this.tracked.get(file.fileName);
     if (t === undefined || t.file !== file) return;
     t.folded = this.foldedRecord(file);
+    this.active = null;
     this.drop(t);
   }
 
@@ -413,6 +437,7 @@ export class Directory {
     }
     this.foldedChanged = true;
     this.listing = null; // names changed under us: list again
+    this.active = null;
   }
 
   close(): void {
@@ -468,7 +493,7 @@ export class Directory {
    * already older than the margin when the last listing was taken: any change since would have
    * moved the mtime past it, so the old listing is still exact.
    */
-  private list(): string[] {
+  private list(): { names: string[]; fresh: boolean } {
     let st;
     try {
       st = statSync(this.path, { bigint: true });
@@ -480,7 +505,7 @@ export class Directory {
     }
     const ino = Number(st.ino);
     if (this.listing !== null && ino === this.inode && st.mtimeNs === this.listingMtime && this.listingTakenAt - st.mtimeNs > LISTING_MTIME_MARGIN_NS) {
-      return this.listing;
+      return { names: this.listing, fresh: false };
     }
     const takenAt = BigInt(Date.now()) * 1_000_000n;
     let names: string[];
@@ -495,7 +520,7 @@ export class Directory {
     this.listing = names;
     this.listingMtime = st.mtimeNs;
     this.listingTakenAt = takenAt;
-    return names;
+    return { names, fresh: true };
   }
 
   /** Returns the reason the file cannot be served this scan, or null when `t.file` is current. */
@@ -543,6 +568,7 @@ export class Directory {
     t.folded = null;
     t.state = 'unknown';
     this.foldedChanged = true;
+    this.active = null;
   }
 
   private drop(t: Tracked): void {
