@@ -78,7 +78,7 @@ export const OPTIONS = [
   { flag: '--log.level <level>', key: 'log.level', env: ['GME_LOG_LEVEL'], def: 'info', help: 'debug, info, warn, error, or quiet (no logs)' },
   { flag: '--log.format <format>', key: 'log.format', env: [], def: 'json', help: 'json or logfmt' },
   { flag: '--log.file <file>', key: 'log.file', env: ['GME_LOG_FILE'], def: '(stderr)', help: 'append logs to this file instead of stderr' },
-  { flag: '--liveness <mode>', key: 'liveness', env: [], def: 'auto', help: "how a writer's death is detected: auto (locks, then pids when the writers' processes are visible), lock, pid, or off (a file counts until it is deleted, as in the libraries)" },
+  { flag: '--liveness <mode>', key: 'liveness', env: [], def: 'auto', help: "how a writer's death is detected: auto (its lock, else a process mapping the file when the writers' processes are visible), lock, pid, or off (a file counts until it is deleted, as in the libraries)" },
   { flag: '--readiness.min-workers <n>', key: 'readiness.minWorkers', env: [], def: '0', help: '/readiness also requires this many live workers with a fresh heartbeat (writer option heartbeatSeconds)' },
   { flag: '--readiness.max-heartbeat-age <duration>', key: 'readiness.maxHeartbeatAge', env: [], def: '30s', help: 'a heartbeat older than this is not fresh (e.g. 500ms, 30s, 2m)' },
   { flag: '--compaction', key: 'compaction', env: [], def: 'off', help: "fold dead writers' files into one archive file per type and delete them (the only option that writes to the directory)" },
