@@ -29,11 +29,12 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const web = loadWeb(config);
   const owned = createLogger({ level: config.logLevel, format: config.logFormat, file: config.logFile });
   const logger = owned.logger;
-  const native = loadNative() !== null;
+  const binding = loadNative();
+  const native = binding !== null;
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   const collector = new Collector(config.dir, { constLabels: config.labels });
-  const self = new SelfMetrics({ version: VERSION, native });
+  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0 });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
     scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));

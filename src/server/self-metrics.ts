@@ -22,7 +22,8 @@ export class SelfMetrics {
   private readonly directoryReadable: Gauge;
   readonly scrapeErrors: Counter;
 
-  constructor(info: { version: string; native: boolean }) {
+  /** `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded. */
+  constructor(info: { version: string; native: boolean; faults?: () => number }) {
     const registers = [this.registry];
     this.scrapeDuration = new Histogram({
       name: `${SELF_PREFIX}scrape_duration_seconds`,
@@ -60,6 +61,16 @@ export class SelfMetrics {
       name: `${SELF_PREFIX}scrape_errors_total`,
       help: 'Scans that failed because the metrics directory could not be read.',
       registers,
+    });
+    const faults = info.faults ?? (() => 0);
+    new Counter({
+      name: `${SELF_PREFIX}shrunk_file_faults_total`,
+      help: 'Pages of mapped files that another process shrank, read as zeros instead of crashing (SIGBUS absorbed); those files are remapped on the next scan.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(faults());
+      },
     });
     new Gauge({
       name: `${SELF_PREFIX}build_info`,
