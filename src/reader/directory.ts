@@ -2,7 +2,7 @@
  * The set of `.db` files in one directory, reconciled with `readdir` on every scan: new files
  * are opened and indexed, vanished or replaced ones dropped, every file refreshed. Read-only.
  */
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileName } from '../format/filename.js';
 import { KeyCache } from './key-cache.js';
@@ -126,8 +126,15 @@ export class Directory {
   /** Returns the reason the file cannot be served this scan, or null when `t.file` is current. */
   private refresh(fileName: string, t: Tracked): FileProblem | null {
     const path = join(this.path, fileName);
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(path, { throwIfNoEntry: false });
+    } catch (e) {
+      return new FileProblem('open_failed', `cannot be stat'ed: ${(e as Error).message}`);
+    }
     if (st === undefined) {
+      // readdir decodes names as UTF-8: a name that is not UTF-8 is listed, but not found by its decoded form.
+      if (fileName.includes('\uFFFD')) return new FileProblem('file_name', 'file name is not valid UTF-8');
       return new FileProblem('open_failed', 'vanished between listing and opening');
     }
     if (st.isSymbolicLink()) return new FileProblem('symlink', 'is a symbolic link (not followed)');

@@ -39,7 +39,7 @@ export class SelfMetrics {
     });
     this.filesSkipped = new Gauge({
       name: `${SELF_PREFIX}files_skipped`,
-      help: 'Files not served in the last scan, by reason.',
+      help: 'Files not served in the last scan, by reason (type_conflict: served in part).',
       labelNames: ['reason'],
       registers,
     });
@@ -97,9 +97,16 @@ export class SelfMetrics {
       this.filesSkipped.inc({ reason: s.reason });
       if (s.isNew) this.skippedTotal.inc({ reason: s.reason });
     }
+    // A file with entries the merge cannot place is served only in part: counted too.
+    for (let i = 0; i < collection.problems.length; i++) this.filesSkipped.inc({ reason: 'type_conflict' });
     this.entries.set(entries);
     this.series.set(seriesCount);
     this.mappedBytes.set(mapped);
+  }
+
+  /** A merge problem reported (and logged) for the first time. */
+  problemReported(): void {
+    this.skippedTotal.inc({ reason: 'type_conflict' });
   }
 
   observeUnreadable(): void {
