@@ -26,6 +26,12 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly logFile: string | undefined;
+  /** Scrapes of the metrics path in flight at once; beyond: 503 + Retry-After. 0 = no limit. */
+  readonly maxRequests: number;
+  /** A client must have sent its request headers within this long (slowloris), ms. */
+  readonly headerTimeoutMs: number;
+  /** … and its whole request within this long, ms. */
+  readonly requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +49,9 @@ export interface Flags {
   'log.level'?: string;
   'log.format'?: string;
   'log.file'?: string;
+  'web.maxRequests'?: string;
+  'web.headerTimeout'?: string;
+  'web.requestTimeout'?: string;
 }
 
 export const DEFAULT_PORT = 9798;
@@ -60,7 +69,14 @@ export const OPTIONS = [
   { flag: '--log.level <level>', key: 'log.level', env: ['GME_LOG_LEVEL'], def: 'info', help: 'debug, info, warn, error, or quiet (no logs)' },
   { flag: '--log.format <format>', key: 'log.format', env: [], def: 'json', help: 'json or logfmt' },
   { flag: '--log.file <file>', key: 'log.file', env: ['GME_LOG_FILE'], def: '(stderr)', help: 'append logs to this file instead of stderr' },
+  { flag: '--web.max-requests <n>', key: 'web.maxRequests', env: [], def: '40', help: 'maximum number of scrapes of the metrics path in flight at once; more get 503 with Retry-After; 0 = no limit' },
+  { flag: '--web.header-timeout <duration>', key: 'web.headerTimeout', env: [], def: '10s', help: 'close a connection whose request headers have not all arrived within this time (slowloris); e.g. 500ms, 10s, 1m' },
+  { flag: '--web.request-timeout <duration>', key: 'web.requestTimeout', env: [], def: '30s', help: 'close a connection whose whole request has not arrived within this time; at least --web.header-timeout' },
 ] as const;
+
+export const DEFAULT_MAX_REQUESTS = 40;
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** The --help text of one option: what it does, its env vars and its default. */
 export function optionHelp(o: (typeof OPTIONS)[number]): string {
@@ -132,6 +148,15 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   const logFormat = flags['log.format'] ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'logfmt') throw new ConfigError(`--log.format ${JSON.stringify(logFormat)}: must be json or logfmt`);
 
+  const maxText = flags['web.maxRequests'];
+  const maxRequests = maxText === undefined ? DEFAULT_MAX_REQUESTS : /^\d{1,6}$/.test(maxText) ? Number(maxText) : NaN;
+  if (Number.isNaN(maxRequests)) throw new ConfigError(`--web.max-requests ${JSON.stringify(maxText)}: must be a whole number (0 = no limit)`);
+  const headerTimeoutMs = parseDuration(flags['web.headerTimeout'], '--web.header-timeout', DEFAULT_HEADER_TIMEOUT_MS);
+  const requestTimeoutMs = parseDuration(flags['web.requestTimeout'], '--web.request-timeout', DEFAULT_REQUEST_TIMEOUT_MS);
+  if (requestTimeoutMs < headerTimeoutMs) {
+    throw new ConfigError(`--web.request-timeout ${requestTimeoutMs} ms is shorter than --web.header-timeout ${headerTimeoutMs} ms: the request includes its headers`);
+  }
+
   return {
     dir: dirValue.value,
     listen,
@@ -144,7 +169,19 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     logLevel,
     logFormat,
     logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
+    maxRequests,
+    headerTimeoutMs,
+    requestTimeoutMs,
   };
+}
+
+/** `500ms`, `10s`, `1m` (Prometheus-style, one unit) → milliseconds; at least 1 ms, at most 1 h. */
+function parseDuration(text: string | undefined, source: string, def: number): number {
+  if (text === undefined) return def;
+  const m = /^(\d{1,7})(ms|s|m)$/.exec(text);
+  const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1_000 : 60_000);
+  if (!(ms >= 1 && ms <= 3_600_000)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration from 1ms to 1h such as 500ms, 10s or 1m`);
+  return ms;
 }
 
 export function parseListenAddress(text: string, source: string): ListenAddress {

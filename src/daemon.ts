@@ -12,7 +12,8 @@ import { DirectoryWatch } from './reader/directory-watch.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { BasicAuth, loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
+import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
+import { WebSettings } from './server/web-settings.js';
 import { VERSION } from './version.js';
 
 /** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
@@ -23,6 +24,8 @@ export interface RunningDaemon {
   /** Bound addresses (port 0 resolved), metrics first. */
   readonly addresses: readonly string[];
   stop(reason: string): Promise<void>;
+  /** Re-read the web config (and TLS files); a bad one is logged and the current one kept. */
+  reload(reason: string): void;
 }
 
 export async function startDaemon(config: Config): Promise<RunningDaemon> {
@@ -47,17 +50,28 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     lastInode = inode;
   });
 
-  const auth = new BasicAuth(web.basicAuthUsers);
-  const common = { telemetryPath: config.telemetryPath, scrape, logger, version: VERSION, dir: config.dir, auth, headers: web.headers, tls: web.tls };
+  const settings = new WebSettings(web);
+  const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
+  const common = {
+    telemetryPath: config.telemetryPath,
+    scrape,
+    logger,
+    version: VERSION,
+    dir: config.dir,
+    maxRequests: config.maxRequests,
+    onRejected: () => self.scrapesRejected.inc(),
+  };
   const servers: Server[] = [];
   const addresses: string[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
-    const main = createListener(createRequestHandler({ ...common, metrics: true, health: !splitHealth }), web.tls);
+    const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
+    settings.attach(main);
     servers.push(main);
     addresses.push(await listen(main, config.listen, '--web.listen-address'));
     if (config.healthListen !== undefined) {
-      const health = createListener(createRequestHandler({ ...common, auth: null, tls: null, headers: new Map(), metrics: false, health: true }), null);
+      // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
+      const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
       servers.push(health);
       addresses.push(await listen(health, config.healthListen, '--web.health-address'));
     }
@@ -78,7 +92,10 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       health: addresses[1] ?? addresses[0],
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
-      basicAuth: auth.enabled,
+      basicAuth: settings.auth.enabled,
+      maxRequests: config.maxRequests,
+      headerTimeoutMs: config.headerTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
       labels: Object.fromEntries(config.labels),
       logLevel: config.logLevel,
     },
@@ -111,7 +128,30 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     })();
     return stopping;
   };
-  return { logger, addresses, stop };
+  const reload = (reason: string): void => {
+    const source = config.webConfigFile ?? (config.tlsCertFile !== undefined ? `${config.tlsCertFile}, ${config.tlsKeyFile ?? ''}` : null);
+    if (source === null) {
+      logger.info({ reason }, 'nothing to reload: no --web.config.file or --tls.cert-file given');
+      return;
+    }
+    let next: WebConfig;
+    try {
+      next = loadWeb(config);
+    } catch (e) {
+      self.webConfigReloaded(false);
+      logger.error({ reason, file: source }, `web config reload failed: ${(e as Error).message}; keeping the previous configuration`);
+      return;
+    }
+    const refused = settings.apply(next);
+    if (refused !== null) {
+      self.webConfigReloaded(false);
+      logger.error({ reason, file: source }, `web config reload failed: ${refused}; keeping the previous configuration`);
+      return;
+    }
+    self.webConfigReloaded(true);
+    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled }, 'web config reloaded');
+  };
+  return { logger, addresses, stop, reload };
 }
 
 function loadWeb(config: Config): WebConfig {

@@ -18,7 +18,27 @@ describe('resolveConfig', () => {
       logLevel: 'info',
       logFormat: 'json',
       logFile: undefined,
+      maxRequests: 40,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
     });
+  });
+
+  it('reads --web.max-requests and the timeouts, and rejects bad values with the option named', () => {
+    expect(resolveConfig({ ...base, 'web.maxRequests': '0', 'web.headerTimeout': '500ms', 'web.requestTimeout': '2s' }, {})).toMatchObject({
+      maxRequests: 0,
+      headerTimeoutMs: 500,
+      requestTimeoutMs: 2_000,
+    });
+    expect(resolveConfig({ ...base, 'web.requestTimeout': '1m' }, {}).requestTimeoutMs).toBe(60_000);
+    expect(() => resolveConfig({ ...base, 'web.maxRequests': '-1' }, {})).toThrow(new ConfigError('--web.max-requests "-1": must be a whole number (0 = no limit)'));
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '10' }, {})).toThrow(
+      new ConfigError('--web.header-timeout "10": expected a duration from 1ms to 1h such as 500ms, 10s or 1m'),
+    );
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '0s' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '20s', 'web.requestTimeout': '10s' }, {})).toThrow(
+      new ConfigError('--web.request-timeout 10000 ms is shorter than --web.header-timeout 20000 ms: the request includes its headers'),
+    );
   });
 
   it('takes the directory from the first env var set, in the documented order; the flag wins', () => {

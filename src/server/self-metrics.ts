@@ -21,6 +21,8 @@ export class SelfMetrics {
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
   readonly scrapeErrors: Counter;
+  readonly scrapesRejected: Counter;
+  private readonly reloadOk: Gauge;
 
   /** `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded. */
   constructor(info: { version: string; native: boolean; faults?: () => number }) {
@@ -62,6 +64,17 @@ export class SelfMetrics {
       help: 'Scans that failed because the metrics directory could not be read.',
       registers,
     });
+    this.scrapesRejected = new Counter({
+      name: `${SELF_PREFIX}scrapes_rejected_total`,
+      help: 'Scrapes answered 503 because --web.max-requests scrapes were already in flight.',
+      registers,
+    });
+    this.reloadOk = new Gauge({
+      name: `${SELF_PREFIX}web_config_last_reload_successful`,
+      help: '1 if the last SIGHUP reload of the web config succeeded (or none happened), 0 if it failed and the previous one is still in use.',
+      registers,
+    });
+    this.reloadOk.set(1);
     const faults = info.faults ?? (() => 0);
     new Counter({
       name: `${SELF_PREFIX}shrunk_file_faults_total`,
@@ -107,6 +120,10 @@ export class SelfMetrics {
   /** A merge problem reported (and logged) for the first time. */
   problemReported(): void {
     this.skippedTotal.inc({ reason: 'type_conflict' });
+  }
+
+  webConfigReloaded(ok: boolean): void {
+    this.reloadOk.set(ok ? 1 : 0);
   }
 
   observeUnreadable(): void {
