@@ -41,7 +41,7 @@ export interface Flags {
   dir?: string;
   'web.listenAddress'?: string;
   'web.telemetryPath'?: string;
-  'web.configFile'?: string;
+  'web.config.file'?: string;
   'tls.certFile'?: string;
   'tls.keyFile'?: string;
   'web.healthAddress'?: string;
@@ -61,7 +61,7 @@ export const OPTIONS = [
   { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
   { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6' },
   { flag: '--web.telemetry-path <path>', key: 'web.telemetryPath', env: [], def: '/metrics', help: 'path under which to expose metrics' },
-  { flag: '--web.config.file <file>', key: 'web.configFile', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
+  { flag: '--web.config.file <file>', key: 'web.config.file', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
   { flag: '--tls.cert-file <file>', key: 'tls.certFile', env: ['GME_CERT_FILE'], def: '(none)', help: 'serve HTTPS with this certificate (PEM), without a web config' },
   { flag: '--tls.key-file <file>', key: 'tls.keyFile', env: ['GME_CERT_KEY'], def: '(none)', help: 'private key (PEM) for --tls.cert-file' },
   { flag: '--web.health-address <host:port>', key: 'web.healthAddress', env: [], def: '(metrics address)', help: 'serve /liveness and /readiness on their own listener instead of the metrics one' },
@@ -126,7 +126,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
         : `${cert.source} is set but no key: give --tls.key-file or GME_CERT_KEY too`,
     );
   }
-  if (cert !== undefined && flags['web.configFile'] !== undefined) {
+  if (cert !== undefined && flags['web.config.file'] !== undefined) {
     throw new ConfigError(`${cert.source} and --web.config.file both configure TLS: use one (tls_server_config in the web config)`);
   }
 
@@ -161,7 +161,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     dir: dirValue.value,
     listen,
     telemetryPath,
-    webConfigFile: flags['web.configFile'],
+    webConfigFile: flags['web.config.file'],
     tlsCertFile: cert?.value,
     tlsKeyFile: key?.value,
     healthListen,

@@ -1,4 +1,5 @@
 /** The option table: precedence flag > env > default, and every bad value named with its source. */
+import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_PORT, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
 
@@ -91,7 +92,7 @@ describe('resolveConfig', () => {
     expect([c.tlsCertFile, c.tlsKeyFile]).toEqual(['/c.pem', '/k.pem']);
     expect(() => resolveConfig(base, { GME_CERT_FILE: '/c.pem' })).toThrow(new ConfigError('env GME_CERT_FILE is set but no key: give --tls.key-file or GME_CERT_KEY too'));
     expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k' }, {})).toThrow(new ConfigError('--tls.key-file is set but no certificate: give --tls.cert-file or GME_CERT_FILE too'));
-    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k', 'tls.certFile': '/c', 'web.configFile': '/w.yml' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k', 'tls.certFile': '/c', 'web.config.file': '/w.yml' }, {})).toThrow(ConfigError);
   });
 
   it('parses constant labels from --label or MULTIPROC_EXPORTER_LABELS, sorted; the flag wins', () => {
@@ -135,5 +136,11 @@ describe('--help text', () => {
     expect(parseListenAddress(':80', 'x')).toEqual({ host: undefined, port: 80 });
     expect(parseListenAddress('[::]:80', 'x')).toEqual({ host: '::', port: 80 });
     expect(parseListenAddress('example.com:80', 'x')).toEqual({ host: 'example.com', port: 80 });
+  });
+});
+
+describe('OPTIONS', () => {
+  it('names each option by the key commander stores its flag under (else the flag is silently ignored)', () => {
+    for (const o of OPTIONS) expect([o.flag, new Option(o.flag).attributeName()]).toEqual([o.flag, o.key]);
   });
 });
