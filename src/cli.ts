@@ -40,6 +40,11 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics' }): v
 const EXIT_DEADLINE_MS = 9_500;
 
 async function serveCommand(flags: Flags): Promise<void> {
+  // SIGHUP re-reads the web config. Handled from the start: its default action would kill the
+  // daemon, and one sent right after the start line (before startDaemon returns) is kept for then.
+  let reload: ((reason: string) => void) | undefined;
+  let hupPending = false;
+  process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
   let daemon;
   try {
     daemon = await startDaemon(resolveConfig(flags, process.env));
@@ -63,6 +68,8 @@ async function serveCommand(flags: Flags): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  reload = (reason) => running.reload(reason);
+  if (hupPending) reload('SIGHUP');
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
