@@ -10,8 +10,17 @@ import { formatValue } from '../exposition/number.js';
 
 export const SELF_PREFIX = 'multiproc_exporter_';
 
+/**
+ * prom-client's process and Node.js metrics (CPU, memory, open fds, event-loop lag, GC) cost
+ * more to collect than a whole scan of a small directory; under many concurrent scrapers they
+ * are sampled at most this often and shared.
+ */
+export const PROCESS_METRICS_MAX_AGE_MS = 1_000;
+
 export class SelfMetrics {
   readonly registry = new Registry();
+  private readonly processRegistry = new Registry();
+  private processSample: { readonly at: number; readonly families: readonly MetricFamily[] } | null = null;
   readonly scrapeDuration: Histogram;
   private readonly files: Gauge;
   private readonly filesSkipped: Gauge;
@@ -91,7 +100,7 @@ export class SelfMetrics {
       labelNames: ['version', 'nodejs_version', 'native'],
       registers,
     }).set({ version: info.version, nodejs_version: process.version, native: String(info.native) }, 1);
-    collectDefaultMetrics({ register: this.registry, prefix: SELF_PREFIX });
+    collectDefaultMetrics({ register: this.processRegistry, prefix: SELF_PREFIX });
   }
 
   /** Record what one scan found. */
@@ -136,9 +145,13 @@ export class SelfMetrics {
     this.mappedBytes.set(0);
   }
 
-  /** The registry's current values as metric families for our renderers. */
+  /** The current values as metric families for our renderers (process metrics: see PROCESS_METRICS_MAX_AGE_MS). */
   async families(): Promise<MetricFamily[]> {
-    return (await this.registry.getMetricsAsJSON()).map(toFamily);
+    const now = Date.now();
+    if (this.processSample === null || now - this.processSample.at >= PROCESS_METRICS_MAX_AGE_MS) {
+      this.processSample = { at: now, families: (await this.processRegistry.getMetricsAsJSON()).map(toFamily) };
+    }
+    return [...(await this.registry.getMetricsAsJSON()).map(toFamily), ...this.processSample.families];
   }
 }
 
