@@ -48,9 +48,10 @@ struct Mapping {
 // 65536 slots: the kernel's default vm.max_map_count (65530) is lower.
 constexpr int kGuards = 1 << 16;
 struct Guard {
-  std::atomic<uintptr_t> start{0};  // 0 = free slot
+  std::atomic<uintptr_t> start{0};  // 0 = free slot, kClaimed = being filled in
   std::atomic<size_t> len{0};
 };
+constexpr uintptr_t kClaimed = 1;
 Guard g_guards[kGuards];
 std::atomic<int> g_guard_high{0};  // slots [0, high) may be in use
 std::atomic<uint64_t> g_faults{0};
@@ -64,7 +65,7 @@ void OnSigbus(int sig, siginfo_t* info, void* uctx) {
     int high = g_guard_high.load(std::memory_order_acquire);
     for (int i = 0; i < high; i++) {
       uintptr_t s = g_guards[i].start.load(std::memory_order_acquire);
-      if (s == 0 || a < s) continue;
+      if (s <= kClaimed || a < s) continue;
       uintptr_t end = (s + g_guards[i].len.load(std::memory_order_relaxed) + g_page - 1) & ~(g_page - 1);
       if (a >= end) continue;
       void* page = reinterpret_cast<void*>(a & ~(g_page - 1));
@@ -106,9 +107,10 @@ int GuardRange(void* addr, size_t len) {
   for (int i = 0; i < kGuards; i++) {
     uintptr_t expected = 0;
     if (g_guards[i].start.load(std::memory_order_relaxed) != 0) continue;
+    // Claim the slot, fill in len, then publish start (the handler reads len after start).
+    if (!g_guards[i].start.compare_exchange_strong(expected, kClaimed, std::memory_order_acquire)) continue;
     g_guards[i].len.store(len, std::memory_order_relaxed);
-    if (!g_guards[i].start.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(addr),
-                                                   std::memory_order_release)) continue;
+    g_guards[i].start.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_release);
     int high = g_guard_high.load(std::memory_order_relaxed);
     while (high <= i && !g_guard_high.compare_exchange_weak(high, i + 1, std::memory_order_release)) {
     }
