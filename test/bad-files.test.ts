@@ -399,6 +399,7 @@ describe.concurrent('against the daemon', () => {
     }
     expect(d.logs.filter((l) => l['level'] === 'error')).toEqual([]);
     expect({ exitCode: d.child.exitCode, signal: d.child.signalCode }).toEqual({ exitCode: null, signal: null });
+    expect(await d.stop()).toBe(0); // and it still shuts down cleanly
     rmSync(dir, { recursive: true, force: true });
   });
 });
