@@ -2,8 +2,13 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/load.test.ts'], sequence: { groupOrder: 0 } } },
+      // The load test measures /liveness latency: it runs alone, after everything else, so other
+      // test files do not compete with it for the two cores.
+      { extends: true, test: { name: 'load', include: ['test/load.test.ts'], sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -2,14 +2,21 @@
 // (mmap/munmap/msync/madvise/flock), exposed via node-addon-api (N-API 8).
 // Errors surface as JS Errors: "<syscall> failed: <ERRNO> (<detail>)" with
 // .code/.errno/.syscall set like Node's own system errors.
+//
+// Read-only mappings are guarded against SIGBUS: another process may shrink a
+// file the reader has mapped, and touching a page past the new end raises
+// SIGBUS, which would kill the daemon. See "SIGBUS guard" below.
 #include <napi.h>
 
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -25,7 +32,98 @@ struct Mapping {
   void* addr;
   size_t len;
   bool unmapped;
+  int guard;  // slot in g_guards, or -1 (writable mappings are not guarded)
 };
+
+// ---- SIGBUS guard -----------------------------------------------------------
+// A read-only mapping's range is registered in a fixed lock-free table (the
+// signal handler may not take locks or allocate). On SIGBUS at an address in a
+// registered range (the file shrank under the mapping), the handler maps one
+// anonymous zero page over the faulting page and returns: the access is
+// retried and reads zeros. It also bumps g_faults, so the reader knows its
+// mappings may show zeros and remaps them after a fresh fstat (faultCount()).
+// Any other SIGBUS goes to the previous handler, by default killing the process
+// as before. mmap() in a signal handler is not on POSIX's async-signal-safe
+// list, but on Linux it is a plain system call that takes no user-space lock.
+// 65536 slots: the kernel's default vm.max_map_count (65530) is lower.
+constexpr int kGuards = 1 << 16;
+struct Guard {
+  std::atomic<uintptr_t> start{0};  // 0 = free slot, kClaimed = being filled in
+  std::atomic<size_t> len{0};
+};
+constexpr uintptr_t kClaimed = 1;
+Guard g_guards[kGuards];
+std::atomic<int> g_guard_high{0};  // slots [0, high) may be in use
+std::atomic<uint64_t> g_faults{0};
+struct sigaction g_prev_bus;
+uintptr_t g_page = 4096;
+std::once_flag g_install_once;
+
+void OnSigbus(int sig, siginfo_t* info, void* uctx) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(info->si_addr);
+  if (info->si_code == BUS_ADRERR) {
+    int high = g_guard_high.load(std::memory_order_acquire);
+    for (int i = 0; i < high; i++) {
+      uintptr_t s = g_guards[i].start.load(std::memory_order_acquire);
+      if (s <= kClaimed || a < s) continue;
+      uintptr_t end = (s + g_guards[i].len.load(std::memory_order_relaxed) + g_page - 1) & ~(g_page - 1);
+      if (a >= end) continue;
+      void* page = reinterpret_cast<void*>(a & ~(g_page - 1));
+      void* r = ::mmap(page, g_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      if (r != MAP_FAILED) {
+        g_faults.fetch_add(1, std::memory_order_release);
+        return;
+      }
+      break;
+    }
+  }
+  // Not ours: do what would have happened without this handler.
+  if ((g_prev_bus.sa_flags & SA_SIGINFO) != 0 && g_prev_bus.sa_sigaction != nullptr) {
+    g_prev_bus.sa_sigaction(sig, info, uctx);
+    return;
+  }
+  if (g_prev_bus.sa_handler != SIG_DFL && g_prev_bus.sa_handler != SIG_IGN) {
+    g_prev_bus.sa_handler(sig);
+    return;
+  }
+  ::signal(SIGBUS, SIG_DFL);
+  ::raise(SIGBUS);  // delivered when this handler returns: the default action
+}
+
+void InstallSigbusGuard() {
+  std::call_once(g_install_once, [] {
+    g_page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGBUS, &sa, &g_prev_bus);
+  });
+}
+
+// Registers [addr, addr+len); returns the slot, or -1 when the table is full.
+int GuardRange(void* addr, size_t len) {
+  for (int i = 0; i < kGuards; i++) {
+    uintptr_t expected = 0;
+    if (g_guards[i].start.load(std::memory_order_relaxed) != 0) continue;
+    // Claim the slot, fill in len, then publish start (the handler reads len after start).
+    if (!g_guards[i].start.compare_exchange_strong(expected, kClaimed, std::memory_order_acquire)) continue;
+    g_guards[i].len.store(len, std::memory_order_relaxed);
+    g_guards[i].start.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_release);
+    int high = g_guard_high.load(std::memory_order_relaxed);
+    while (high <= i && !g_guard_high.compare_exchange_weak(high, i + 1, std::memory_order_release)) {
+    }
+    return i;
+  }
+  return -1;
+}
+
+// Before munmap: the range may be reused by an unrelated mapping.
+void Unguard(Mapping* m) {
+  if (m->guard >= 0) g_guards[m->guard].start.store(0, std::memory_order_release);
+  m->guard = -1;
+}
 
 // Live mappings by address. Lets munmap/msync/madvise reject ArrayBuffers that
 // did not come from mmap() instead of handing arbitrary memory to the kernel.
@@ -111,7 +209,10 @@ void Finalize(Napi::Env, void* /*data*/, Mapping* m) {
     std::lock_guard<std::mutex> lock(g_mu);
     if (!m->unmapped) g_live.erase(m->addr);
   }
-  if (!m->unmapped) ::munmap(m->addr, m->len);
+  if (!m->unmapped) {
+    Unguard(m);
+    ::munmap(m->addr, m->len);
+  }
   delete m;
 }
 
@@ -126,15 +227,25 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "mmap: length must be > 0 (" + detail + ")");
   size_t len = static_cast<size_t>(dlen);
   int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  if (!writable) InstallSigbusGuard();
   void* addr = ::mmap(nullptr, len, prot, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap", detail);
+  int guard = -1;
+  if (!writable) {
+    guard = GuardRange(addr, len);
+    if (guard < 0) {
+      ::munmap(addr, len);
+      ThrowErrno(env, ENOMEM, "mmap", detail + ", " + std::to_string(kGuards) + " read-only mappings already guarded");
+    }
+  }
 
-  Mapping* m = new Mapping{addr, len, false};
+  Mapping* m = new Mapping{addr, len, false, guard};
   Napi::ArrayBuffer ab;
   try {
     ab = Napi::ArrayBuffer::New(env, addr, len, Finalize, m);
     ab.TypeTag(&kTag);
   } catch (...) {  // finalizer will not run: clean up ourselves
+    Unguard(m);
     ::munmap(addr, len);
     delete m;
     throw;
@@ -156,6 +267,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     m->unmapped = true;  // the GC finalizer must now only free the struct
     g_live.erase(addr);
   }
+  Unguard(m);
   // Detach BEFORE unmapping: detaching sets byteLength of the buffer and every
   // typed-array/DataView over it to 0, so JS can no longer reach the pages.
   // Unmapping first would leave live views pointing at unmapped memory, and
@@ -215,6 +327,11 @@ Napi::Value FileSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 
+// SIGBUS faults absorbed so far (pages of shrunk files replaced by zero pages).
+Napi::Value FaultCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(g_faults.load(std::memory_order_acquire)));
+}
+
 Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(::sysconf(_SC_PAGESIZE)));
 }
@@ -227,6 +344,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
   exports.Set("fileSize", Napi::Function::New(env, FileSize, "fileSize"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
+  exports.Set("faultCount", Napi::Function::New(env, FaultCount, "faultCount"));
   return exports;
 }
 

@@ -42,6 +42,11 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
 const EXIT_DEADLINE_MS = 9_500;
 
 async function serveCommand(flags: Flags): Promise<void> {
+  // SIGHUP re-reads the web config. Handled from the start: its default action would kill the
+  // daemon, and one sent right after the start line (before startDaemon returns) is kept for then.
+  let reload: ((reason: string) => void) | undefined;
+  let hupPending = false;
+  process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
   let daemon;
   let config;
   try {
@@ -81,6 +86,8 @@ async function serveCommand(flags: Flags): Promise<void> {
     if (process.connected) process.once('disconnect', () => onShutdown('supervisor gone (IPC channel closed)'));
     else onShutdown('supervisor gone (IPC channel closed)');
   }
+  reload = (reason) => running.reload(reason);
+  if (hupPending) reload('SIGHUP');
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {

@@ -36,6 +36,12 @@ export interface Config {
   readonly compaction: boolean;
   /** Seconds between compaction runs. */
   readonly compactionInterval: number;
+  /** Scrapes of the metrics path in flight at once; beyond: 503 + Retry-After. 0 = no limit. */
+  readonly maxRequests: number;
+  /** A client must have sent its request headers within this long (slowloris), ms. */
+  readonly headerTimeoutMs: number;
+  /** … and its whole request within this long, ms. */
+  readonly requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -45,7 +51,7 @@ export interface Flags {
   dir?: string;
   'web.listenAddress'?: string;
   'web.telemetryPath'?: string;
-  'web.configFile'?: string;
+  'web.config.file'?: string;
   'tls.certFile'?: string;
   'tls.keyFile'?: string;
   'web.healthAddress'?: string;
@@ -58,6 +64,9 @@ export interface Flags {
   'readiness.maxHeartbeatAge'?: string;
   compaction?: boolean;
   'compaction.interval'?: string;
+  'web.maxRequests'?: string;
+  'web.headerTimeout'?: string;
+  'web.requestTimeout'?: string;
 }
 
 export const DEFAULT_PORT = 9798;
@@ -70,7 +79,7 @@ export const OPTIONS = [
   { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
   { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6' },
   { flag: '--web.telemetry-path <path>', key: 'web.telemetryPath', env: [], def: '/metrics', help: 'path under which to expose metrics' },
-  { flag: '--web.config.file <file>', key: 'web.configFile', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
+  { flag: '--web.config.file <file>', key: 'web.config.file', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
   { flag: '--tls.cert-file <file>', key: 'tls.certFile', env: ['GME_CERT_FILE'], def: '(none)', help: 'serve HTTPS with this certificate (PEM), without a web config' },
   { flag: '--tls.key-file <file>', key: 'tls.keyFile', env: ['GME_CERT_KEY'], def: '(none)', help: 'private key (PEM) for --tls.cert-file' },
   { flag: '--web.health-address <host:port>', key: 'web.healthAddress', env: [], def: '(metrics address)', help: 'serve /liveness and /readiness on their own listener instead of the metrics one' },
@@ -83,7 +92,14 @@ export const OPTIONS = [
   { flag: '--readiness.max-heartbeat-age <duration>', key: 'readiness.maxHeartbeatAge', env: [], def: '30s', help: 'a heartbeat older than this is not fresh (e.g. 500ms, 30s, 2m)' },
   { flag: '--compaction', key: 'compaction', env: [], def: 'off', help: "fold dead writers' files into one archive file per type and delete them (the only option that writes to the directory)" },
   { flag: '--compaction.interval <duration>', key: 'compaction.interval', env: [], def: '1m', help: 'time between compaction runs' },
+  { flag: '--web.max-requests <n>', key: 'web.maxRequests', env: [], def: '40', help: 'maximum number of scrapes of the metrics path in flight at once; more get 503 with Retry-After; 0 = no limit' },
+  { flag: '--web.header-timeout <duration>', key: 'web.headerTimeout', env: [], def: '10s', help: 'close a connection whose request headers have not all arrived within this time (slowloris); e.g. 500ms, 10s, 1m' },
+  { flag: '--web.request-timeout <duration>', key: 'web.requestTimeout', env: [], def: '30s', help: 'close a connection whose whole request has not arrived within this time; at least --web.header-timeout' },
 ] as const;
+
+export const DEFAULT_MAX_REQUESTS = 40;
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** The --help text of one option: what it does, its env vars and its default. */
 export function optionHelp(o: (typeof OPTIONS)[number]): string {
@@ -133,7 +149,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
         : `${cert.source} is set but no key: give --tls.key-file or GME_CERT_KEY too`,
     );
   }
-  if (cert !== undefined && flags['web.configFile'] !== undefined) {
+  if (cert !== undefined && flags['web.config.file'] !== undefined) {
     throw new ConfigError(`${cert.source} and --web.config.file both configure TLS: use one (tls_server_config in the web config)`);
   }
 
@@ -162,12 +178,20 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   const minWorkersText = flags['readiness.minWorkers'] ?? '0';
   const readinessMinWorkers = /^\d{1,6}$/.test(minWorkersText) ? Number(minWorkersText) : NaN;
   if (Number.isNaN(readinessMinWorkers)) throw new ConfigError(`--readiness.min-workers ${JSON.stringify(minWorkersText)}: must be a whole number`);
+  const maxText = flags['web.maxRequests'];
+  const maxRequests = maxText === undefined ? DEFAULT_MAX_REQUESTS : /^\d{1,6}$/.test(maxText) ? Number(maxText) : NaN;
+  if (Number.isNaN(maxRequests)) throw new ConfigError(`--web.max-requests ${JSON.stringify(maxText)}: must be a whole number (0 = no limit)`);
+  const headerTimeoutMs = parseDuration(flags['web.headerTimeout'], '--web.header-timeout', DEFAULT_HEADER_TIMEOUT_MS);
+  const requestTimeoutMs = parseDuration(flags['web.requestTimeout'], '--web.request-timeout', DEFAULT_REQUEST_TIMEOUT_MS);
+  if (requestTimeoutMs < headerTimeoutMs) {
+    throw new ConfigError(`--web.request-timeout ${requestTimeoutMs} ms is shorter than --web.header-timeout ${headerTimeoutMs} ms: the request includes its headers`);
+  }
 
   return {
     dir: dirValue.value,
     listen,
     telemetryPath,
-    webConfigFile: flags['web.configFile'],
+    webConfigFile: flags['web.config.file'],
     tlsCertFile: cert?.value,
     tlsKeyFile: key?.value,
     healthListen,
@@ -177,20 +201,24 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
     liveness: liveness as LivenessMode,
     readinessMinWorkers,
-    readinessMaxHeartbeatAge: parseDuration(flags['readiness.maxHeartbeatAge'] ?? '30s', '--readiness.max-heartbeat-age'),
+    readinessMaxHeartbeatAge: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', 30_000) / 1000,
     compaction: flags.compaction === true,
-    compactionInterval: parseDuration(flags['compaction.interval'] ?? '1m', '--compaction.interval'),
+    compactionInterval: parseDuration(flags['compaction.interval'], '--compaction.interval', 60_000) / 1000,
+    maxRequests,
+    headerTimeoutMs,
+    requestTimeoutMs,
   };
 }
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
-/** Prometheus-style duration (`500ms`, `30s`, `1m`, `1h`) in seconds; > 0. */
-export function parseDuration(text: string, source: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
-  const seconds = m === null ? NaN : Number(m[1]) * UNIT_SECONDS[m[2]!]!;
-  if (!(seconds > 0)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration like 500ms, 30s, 1m or 1h`);
-  return seconds;
+/** `500ms`, `10s`, `1m`, `1h` (Prometheus-style, one unit) → milliseconds; at least 1 ms, at most 24 h. */
+function parseDuration(text: string | undefined, source: string, def: number): number {
+  if (text === undefined) return def;
+  const m = /^(\d{1,8})(ms|s|m|h)$/.exec(text);
+  const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;
+  if (!(ms >= 1 && ms <= 86_400_000)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h`);
+  return ms;
 }
 
 export function parseListenAddress(text: string, source: string): ListenAddress {

@@ -13,7 +13,8 @@ import { Compactor, type CrashPoint } from './compaction/compactor.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { BasicAuth, loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
+import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
+import { WebSettings } from './server/web-settings.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -30,17 +31,20 @@ export interface RunningDaemon {
   /** Whether the metrics listener serves HTTPS. */
   readonly tls: boolean;
   stop(reason: string): Promise<void>;
+  /** Re-read the web config (and TLS files); a bad one is logged and the current one kept. */
+  reload(reason: string): void;
 }
 
 export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const web = loadWeb(config);
   const owned = createLogger({ level: config.logLevel, format: config.logFormat, file: config.logFile });
   const logger = owned.logger;
-  const native = loadNative() !== null;
+  const binding = loadNative();
+  const native = binding !== null;
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
-  const self = new SelfMetrics({ version: VERSION, native });
+  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0 });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
     scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
@@ -53,16 +57,16 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     lastInode = inode;
   });
 
-  const auth = new BasicAuth(web.basicAuthUsers);
+  const settings = new WebSettings(web);
+  const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
   const common = {
     telemetryPath: config.telemetryPath,
     scrape,
     logger,
     version: VERSION,
     dir: config.dir,
-    auth,
-    headers: web.headers,
-    tls: web.tls,
+    maxRequests: config.maxRequests,
+    onRejected: () => self.scrapesRejected.inc(),
     readinessMinWorkers: config.readinessMinWorkers,
     readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
     liveness: config.liveness,
@@ -71,11 +75,13 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const addresses: string[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
-    const main = createListener(createRequestHandler({ ...common, metrics: true, health: !splitHealth }), web.tls);
+    const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
+    settings.attach(main);
     servers.push(main);
     addresses.push(await listen(main, config.listen, '--web.listen-address'));
     if (config.healthListen !== undefined) {
-      const health = createListener(createRequestHandler({ ...common, auth: null, tls: null, headers: new Map(), metrics: false, health: true }), null);
+      // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
+      const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
       servers.push(health);
       addresses.push(await listen(health, config.healthListen, '--web.health-address'));
     }
@@ -96,7 +102,10 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       health: addresses[1] ?? addresses[0],
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
-      basicAuth: auth.enabled,
+      basicAuth: settings.auth.enabled,
+      maxRequests: config.maxRequests,
+      headerTimeoutMs: config.headerTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
       labels: Object.fromEntries(config.labels),
       liveness: config.liveness,
       readinessMinWorkers: config.readinessMinWorkers,
@@ -141,7 +150,30 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     })();
     return stopping;
   };
-  return { logger, addresses, tls: web.tls !== null, stop };
+  const reload = (reason: string): void => {
+    const source = config.webConfigFile ?? (config.tlsCertFile !== undefined ? `${config.tlsCertFile}, ${config.tlsKeyFile ?? ''}` : null);
+    if (source === null) {
+      logger.info({ reason }, 'nothing to reload: no --web.config.file or --tls.cert-file given');
+      return;
+    }
+    let next: WebConfig;
+    try {
+      next = loadWeb(config);
+    } catch (e) {
+      self.webConfigReloaded(false);
+      logger.error({ reason, file: source }, `web config reload failed: ${(e as Error).message}; keeping the previous configuration`);
+      return;
+    }
+    const refused = settings.apply(next);
+    if (refused !== null) {
+      self.webConfigReloaded(false);
+      logger.error({ reason, file: source }, `web config reload failed: ${refused}; keeping the previous configuration`);
+      return;
+    }
+    self.webConfigReloaded(true);
+    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled }, 'web config reloaded');
+  };
+  return { logger, addresses, tls: web.tls !== null, stop, reload };
 }
 
 /**

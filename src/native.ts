@@ -30,9 +30,15 @@ export interface NativeBinding {
   /** fstat(fd).st_size */
   fileSize(fd: number): number;
   pageSize(): number;
+  /**
+   * SIGBUS faults absorbed so far. A read-only mapping of a file that another process shrank
+   * raises SIGBUS on pages past the new end; the addon maps a zero page there instead (the
+   * access reads zeros) and counts it. A reader that sees the count change remaps its files.
+   */
+  faultCount(): number;
 }
 
-const EXPORTS = ['mmap', 'munmap', 'msync', 'madvise', 'flock', 'fileSize', 'pageSize'] as const;
+const EXPORTS = ['mmap', 'munmap', 'msync', 'madvise', 'flock', 'fileSize', 'pageSize', 'faultCount'] as const;
 
 // src/native.ts and dist/native.js are both one level below the package root.
 const ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));

@@ -1,4 +1,5 @@
 /** The option table: precedence flag > env > default, and every bad value named with its source. */
+import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_PORT, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
 
@@ -23,6 +24,9 @@ describe('resolveConfig', () => {
       readinessMaxHeartbeatAge: 30,
       compaction: false,
       compactionInterval: 60,
+      maxRequests: 40,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
     });
   });
 
@@ -31,8 +35,25 @@ describe('resolveConfig', () => {
     expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAge, c.compaction, c.compactionInterval]).toEqual(['pid', 3, 1.5, true, 120]);
     expect(() => resolveConfig({ ...base, liveness: 'sometimes' }, {})).toThrow('--liveness "sometimes": must be one of auto, lock, pid, off');
     expect(() => resolveConfig({ ...base, 'readiness.minWorkers': '-1' }, {})).toThrow('--readiness.min-workers "-1": must be a whole number');
-    expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration like 500ms, 30s, 1m or 1h');
+    expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h');
     expect(() => resolveConfig({ ...base, 'compaction.interval': '0s' }, {})).toThrow('--compaction.interval "0s"');
+  });
+
+  it('reads --web.max-requests and the timeouts, and rejects bad values with the option named', () => {
+    expect(resolveConfig({ ...base, 'web.maxRequests': '0', 'web.headerTimeout': '500ms', 'web.requestTimeout': '2s' }, {})).toMatchObject({
+      maxRequests: 0,
+      headerTimeoutMs: 500,
+      requestTimeoutMs: 2_000,
+    });
+    expect(resolveConfig({ ...base, 'web.requestTimeout': '1m' }, {}).requestTimeoutMs).toBe(60_000);
+    expect(() => resolveConfig({ ...base, 'web.maxRequests': '-1' }, {})).toThrow(new ConfigError('--web.max-requests "-1": must be a whole number (0 = no limit)'));
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '10' }, {})).toThrow(
+      new ConfigError('--web.header-timeout "10": expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h'),
+    );
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '0s' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, 'web.headerTimeout': '20s', 'web.requestTimeout': '10s' }, {})).toThrow(
+      new ConfigError('--web.request-timeout 10000 ms is shorter than --web.header-timeout 20000 ms: the request includes its headers'),
+    );
   });
 
   it('takes the directory from the first env var set, in the documented order; the flag wins', () => {
@@ -85,7 +106,7 @@ describe('resolveConfig', () => {
     expect([c.tlsCertFile, c.tlsKeyFile]).toEqual(['/c.pem', '/k.pem']);
     expect(() => resolveConfig(base, { GME_CERT_FILE: '/c.pem' })).toThrow(new ConfigError('env GME_CERT_FILE is set but no key: give --tls.key-file or GME_CERT_KEY too'));
     expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k' }, {})).toThrow(new ConfigError('--tls.key-file is set but no certificate: give --tls.cert-file or GME_CERT_FILE too'));
-    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k', 'tls.certFile': '/c', 'web.configFile': '/w.yml' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...base, 'tls.keyFile': '/k', 'tls.certFile': '/c', 'web.config.file': '/w.yml' }, {})).toThrow(ConfigError);
   });
 
   it('parses constant labels from --label or MULTIPROC_EXPORTER_LABELS, sorted; the flag wins', () => {
@@ -129,5 +150,11 @@ describe('--help text', () => {
     expect(parseListenAddress(':80', 'x')).toEqual({ host: undefined, port: 80 });
     expect(parseListenAddress('[::]:80', 'x')).toEqual({ host: '::', port: 80 });
     expect(parseListenAddress('example.com:80', 'x')).toEqual({ host: 'example.com', port: 80 });
+  });
+});
+
+describe('OPTIONS', () => {
+  it('names each option by the key commander stores its flag under (else the flag is silently ignored)', () => {
+    for (const o of OPTIONS) expect([o.flag, new Option(o.flag).attributeName()]).toEqual([o.flag, o.key]);
   });
 });

@@ -309,6 +309,12 @@ describe('configuration', () => {
       '[env: GME_LOG_LEVEL] [default: info]',
       '--log.format <format>',
       '[env: GME_LOG_FILE]',
+      '--web.max-requests <n>',
+      '0 = no limit [default: 40]',
+      '--web.header-timeout <duration>',
+      '(slowloris); e.g. 500ms, 10s, 1m [default: 10s]',
+      '--web.request-timeout <duration>',
+      'at least --web.header-timeout [default: 30s]',
     ]) {
       expect(help).toContain(fragment);
     }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,6 +180,63 @@ describe.skipIf(!native && !isCI)('native addon', () => {
     fs.closeSync(ro);
     fs.closeSync(fd);
     expect(() => n.mmap(fd, 4096, false)).toThrow(`mmap failed: EBADF (fd ${fd}, length 4096)`);
+  });
+
+  it('a read-only mapping of a file shrunk by someone else reads zeros instead of raising SIGBUS', () => {
+    // In a child process, so that a failing guard kills the child, not the test runner.
+    const child = [
+      "import { createRequire } from 'node:module';",
+      "import fs from 'node:fs';",
+      'const n = createRequire(import.meta.url)(process.env.ADDON_PATH);',
+      'const ps = n.pageSize();',
+      "const fd = fs.openSync(process.env.FILE, 'r');",
+      'const buf = n.mmap(fd, 3 * ps, false);',
+      'const bytes = new Uint8Array(buf);',
+      'const out = { before: [bytes[0], bytes[ps], bytes[2 * ps]], faults0: n.faultCount() };',
+      'fs.truncateSync(process.env.FILE, ps);', // pages 1 and 2 are now past the end
+      'out.kept = bytes[0];',
+      'out.faultsAfterKeptPage = n.faultCount();',
+      'out.page1 = [bytes[ps], bytes[ps + 7]];', // one fault: the second read hits the zero page
+      'out.faultsAfterPage1 = n.faultCount();',
+      'out.page2 = new Float64Array(buf, 2 * ps, 1)[0];',
+      'out.faultsAfterPage2 = n.faultCount();',
+      'n.munmap(buf);',
+      'process.stdout.write(JSON.stringify(out));',
+    ].join('\n');
+    const { file, fd } = tempFile(0);
+    const ps = addon().pageSize();
+    fs.writeSync(fd, Buffer.alloc(3 * ps, 0xab));
+    fs.closeSync(fd);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, ADDON_PATH, FILE: file }, encoding: 'utf8' });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      before: [0xab, 0xab, 0xab],
+      faults0: 0,
+      kept: 0xab,
+      faultsAfterKeptPage: 0,
+      page1: [0, 0],
+      faultsAfterPage1: 1,
+      page2: 0,
+      faultsAfterPage2: 2,
+    });
+  });
+
+  it('a SIGBUS outside the read-only mappings still kills the process (writable mapping of a shrunk file)', () => {
+    const child = [
+      "import { createRequire } from 'node:module';",
+      "import fs from 'node:fs';",
+      'const n = createRequire(import.meta.url)(process.env.ADDON_PATH);',
+      'const ps = n.pageSize();',
+      "const ro = n.mmap(fs.openSync(process.env.FILE, 'r'), ps, false);", // installs the handler
+      "const fd = fs.openSync(process.env.FILE, 'r+');",
+      'const buf = n.mmap(fd, 2 * ps, true);',
+      'fs.ftruncateSync(fd, ps);',
+      'process.stdout.write(String(new Uint8Array(buf)[ps]));',
+    ].join('\n');
+    const { file, fd } = tempFile(2 * addon().pageSize());
+    fs.closeSync(fd);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, ADDON_PATH, FILE: file }, encoding: 'utf8' });
+    expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({ status: null, signal: 'SIGBUS', stdout: '' });
   });
 
   it('flock(): a child process cannot take ex while the parent holds it, and can after unlock', () => {

@@ -5,7 +5,7 @@
  * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
  * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { contentHash, decodeTrailer, type AbsorbedFile } from '../format/archive.js';
 import { join } from 'node:path';
 import { parseFileName, type ParsedFileName } from '../format/filename.js';
@@ -526,8 +526,15 @@ export class Directory {
   /** Returns the reason the file cannot be served this scan, or null when `t.file` is current. */
   private refresh(fileName: string, t: Tracked): FileProblem | null {
     const path = join(this.path, fileName);
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(path, { throwIfNoEntry: false });
+    } catch (e) {
+      return new FileProblem('open_failed', `cannot be stat'ed: ${(e as Error).message}`);
+    }
     if (st === undefined) {
+      // readdir decodes names as UTF-8: a name that is not UTF-8 is listed, but not found by its decoded form.
+      if (fileName.includes('\uFFFD')) return new FileProblem('file_name', 'file name is not valid UTF-8');
       return new FileProblem('open_failed', 'vanished between listing and opening');
     }
     if (st.isSymbolicLink()) return new FileProblem('symlink', 'is a symbolic link (not followed)');

@@ -32,10 +32,14 @@ abstract class BaseSource {
   }
 }
 
-/** Keeps one mapping of exactly the file's current size; remaps when the size changes. */
+/**
+ * Keeps one mapping of exactly the file's current size; remaps when the size changes, and after
+ * a SIGBUS was absorbed (a page of some mapping may now read as zeros: see faultCount()).
+ */
 export class MappedSource extends BaseSource implements FileSource {
   private mapping: ArrayBuffer | null = null;
   private length = 0;
+  private faultsAtMap = 0;
 
   constructor(
     private readonly native: NativeBinding,
@@ -50,9 +54,10 @@ export class MappedSource extends BaseSource implements FileSource {
 
   load(size: number): void {
     // Remap on shrink too: the pages past the new end would raise SIGBUS if touched.
-    if (size === this.length && this.mapping !== null) return;
+    if (size === this.length && this.mapping !== null && this.native.faultCount() === this.faultsAtMap) return;
     this.unmap();
     if (size === 0) return;
+    this.faultsAtMap = this.native.faultCount();
     const mapping = this.native.mmap(this.fd, size, false);
     this.mapping = mapping;
     this.length = size;

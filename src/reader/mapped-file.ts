@@ -160,9 +160,18 @@ export class MappedFile {
       throw new FileProblem('empty_file', `has ${size} bytes, fewer than the 8-byte header (still being created?)`);
     }
     const src = this.source;
+    this.load(size);
+    let used = readUsed(src.view);
+    if (used > size) {
+      // A writer extends the file before it appends: it may have grown since the caller's stat.
+      const now = this.currentSize();
+      if (now > size) {
+        size = now;
+        this.load(size);
+        used = readUsed(src.view);
+      }
+    }
     this.size = size;
-    src.load(size);
-    const used = readUsed(src.view);
     try {
       checkUsed(used, size);
       src.readUsed(used);
@@ -172,6 +181,22 @@ export class MappedFile {
     } catch (e) {
       if (e instanceof FormatError) throw new FileProblem(e.reason, e.message);
       throw e;
+    }
+  }
+
+  private load(size: number): void {
+    try {
+      this.source.load(size);
+    } catch (e) {
+      throw new FileProblem('open_failed', `cannot be mapped (${size} bytes): ${(e as Error).message}`);
+    }
+  }
+
+  private currentSize(): number {
+    try {
+      return fstatSync(this.fd).size;
+    } catch (e) {
+      throw new FileProblem('open_failed', `cannot be stat'ed: ${(e as Error).message}`);
     }
   }
 

@@ -11,7 +11,8 @@ import { landingPage } from './landing-page.js';
 import { statusHtml, statusJson, type StatusReport } from './status-page.js';
 import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
-import { clientCertAllowed, httpsServerOptions, type BasicAuth, type TlsSettings } from './web-config.js';
+import { clientCertAllowed, httpsServerOptions, type TlsSettings } from './web-config.js';
+import type { WebSettings } from './web-settings.js';
 
 export interface RouteOptions {
   readonly telemetryPath: string;
@@ -23,9 +24,12 @@ export interface RouteOptions {
   readonly logger: Logger;
   readonly version: string;
   readonly dir: string;
-  readonly auth: BasicAuth | null;
-  readonly headers: ReadonlyMap<string, string>;
-  readonly tls: TlsSettings | null;
+  /** TLS client-cert policy, basic auth and extra headers; read per request (SIGHUP replaces them). */
+  readonly web: WebSettings;
+  /** Requests to the metrics path in flight at once; beyond it 503 + Retry-After. 0 = no limit. */
+  readonly maxRequests: number;
+  /** Called for each scrape refused by maxRequests. */
+  readonly onRejected?: () => void;
   /** /readiness also needs this many workers with a fresh heartbeat (0: no such check). */
   readonly readinessMinWorkers: number;
   readonly readinessMaxHeartbeatAge: number;
@@ -35,8 +39,20 @@ export interface RouteOptions {
 export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const landing = landingPage({ version: o.version, telemetryPath: o.telemetryPath, healthOnThisListener: o.health, dir: o.dir });
   const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>();
+  let inFlight = 0;
+  const limitedMetrics = (req: IncomingMessage, res: ServerResponse): Promise<void> | void => {
+    if (o.maxRequests > 0 && inFlight >= o.maxRequests) {
+      o.onRejected?.();
+      res.setHeader('Retry-After', '1');
+      send(res, 503, 'text/plain; charset=utf-8', `503 too many scrapes in flight (limit ${o.maxRequests}, --web.max-requests); retry later\n`);
+      return;
+    }
+    inFlight++;
+    res.once('close', () => inFlight--); // finished or aborted: no longer holds a slot
+    return serveMetrics(o, req, res);
+  };
   if (o.metrics) {
-    routes.set(o.telemetryPath, (req, res) => serveMetrics(o, req, res));
+    routes.set(o.telemetryPath, limitedMetrics);
     routes.set('/', (_req, res) => send(res, 200, 'text/html; charset=utf-8', landing));
     routes.set('/status', (req, res) => serveStatus(o, req, res));
   }
@@ -47,7 +63,9 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
   }
 
   return (req, res) => {
-    for (const [name, value] of o.headers) res.setHeader(name, value);
+    const web = o.web; // this request's settings, even if a reload swaps them meanwhile
+    const { auth, tls } = web;
+    for (const [name, value] of web.headers) res.setHeader(name, value);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const route = routes.get(path);
     if (route === undefined) {
@@ -59,12 +77,12 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
       send(res, 405, 'text/plain; charset=utf-8', `405 method ${req.method} not allowed: use GET or HEAD\n`);
       return;
     }
-    if (o.tls !== null && !clientCertAllowed(o.tls, req.socket as TLSSocket)) {
+    if (tls !== null && !clientCertAllowed(tls, req.socket as TLSSocket)) {
       send(res, 403, 'text/plain; charset=utf-8', '403 a valid client certificate is required\n');
       return;
     }
     const run = async (): Promise<void> => {
-      if (o.auth !== null && o.auth.enabled && !(await o.auth.check(req.headers.authorization))) {
+      if (auth.enabled && !(await auth.check(req.headers.authorization))) {
         res.setHeader('WWW-Authenticate', 'Basic realm="multiproc-exporter", charset="UTF-8"');
         send(res, 401, 'text/plain; charset=utf-8', '401 unauthorized\n');
         return;
@@ -128,11 +146,27 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(body);
 }
 
+export interface ListenerLimits {
+  /** All request headers must have arrived within this long (slowloris), ms. */
+  readonly headerTimeoutMs: number;
+  /** The whole request must have arrived within this long, ms (≥ headerTimeoutMs). */
+  readonly requestTimeoutMs: number;
+}
+
+/** Request headers larger than this are answered 431 (node's default, made explicit). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
 /** An http or https server with timeouts set: a slow or idle client cannot hold a socket for long. */
-export function createListener(handler: (req: IncomingMessage, res: ServerResponse) => void, tls: TlsSettings | null): Server {
-  const server = tls === null ? createHttpServer(handler) : (createHttpsServer(httpsServerOptions(tls), handler) as unknown as Server);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+export function createListener(handler: (req: IncomingMessage, res: ServerResponse) => void, tls: TlsSettings | null, limits: ListenerLimits): Server {
+  const options = {
+    headersTimeout: limits.headerTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // node checks both timeouts on this interval (default 30 s, which would stretch a 10 s timeout to 40 s).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headerTimeoutMs / 4))),
+    maxHeaderSize: MAX_HEADER_BYTES,
+  };
+  const server =
+    tls === null ? createHttpServer(options, handler) : (createHttpsServer({ ...options, ...httpsServerOptions(tls) }, handler) as unknown as Server);
   server.keepAliveTimeout = 15_000; // above Prometheus' idle connection reuse between scrapes
   server.maxHeadersCount = 100;
   return server;

@@ -142,6 +142,7 @@ export class ScrapeService {
       if (this.reportedProblems.has(key)) continue;
       if (this.reportedProblems.size >= 10_000) this.reportedProblems.clear(); // bounded; may log again
       this.reportedProblems.add(key);
+      this.self.problemReported();
       this.logger.warn({ file: p.fileName, reason: 'type_conflict' }, `${this.collector.directory.path}/${p.fileName}: ${p.message}`);
     }
   }

@@ -11,8 +11,17 @@ import { formatValue } from '../exposition/number.js';
 
 export const SELF_PREFIX = 'multiproc_exporter_';
 
+/**
+ * prom-client's process and Node.js metrics (CPU, memory, open fds, event-loop lag, GC) cost
+ * more to collect than a whole scan of a small directory; under many concurrent scrapers they
+ * are sampled at most this often and shared.
+ */
+export const PROCESS_METRICS_MAX_AGE_MS = 1_000;
+
 export class SelfMetrics {
   readonly registry = new Registry();
+  private readonly processRegistry = new Registry();
+  private processSample: { readonly at: number; readonly families: readonly MetricFamily[] } | null = null;
   readonly scrapeDuration: Histogram;
   private readonly files: Gauge;
   private readonly filesSkipped: Gauge;
@@ -26,8 +35,11 @@ export class SelfMetrics {
   readonly scrapeErrors: Counter;
   private readonly compactions: Counter;
   private readonly compactedFiles: Counter;
+  readonly scrapesRejected: Counter;
+  private readonly reloadOk: Gauge;
 
-  constructor(info: { version: string; native: boolean }) {
+  /** `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded. */
+  constructor(info: { version: string; native: boolean; faults?: () => number }) {
     const registers = [this.registry];
     this.scrapeDuration = new Histogram({
       name: `${SELF_PREFIX}scrape_duration_seconds`,
@@ -43,7 +55,7 @@ export class SelfMetrics {
     });
     this.filesSkipped = new Gauge({
       name: `${SELF_PREFIX}files_skipped`,
-      help: 'Files not served in the last scan, by reason.',
+      help: 'Files not served in the last scan, by reason (type_conflict: served in part).',
       labelNames: ['reason'],
       registers,
     });
@@ -85,13 +97,34 @@ export class SelfMetrics {
       labelNames: ['how'],
       registers,
     });
+    this.scrapesRejected = new Counter({
+      name: `${SELF_PREFIX}scrapes_rejected_total`,
+      help: 'Scrapes answered 503 because --web.max-requests scrapes were already in flight.',
+      registers,
+    });
+    this.reloadOk = new Gauge({
+      name: `${SELF_PREFIX}web_config_last_reload_successful`,
+      help: '1 if the last SIGHUP reload of the web config succeeded (or none happened), 0 if it failed and the previous one is still in use.',
+      registers,
+    });
+    this.reloadOk.set(1);
+    const faults = info.faults ?? (() => 0);
+    new Counter({
+      name: `${SELF_PREFIX}shrunk_file_faults_total`,
+      help: 'Pages of mapped files that another process shrank, read as zeros instead of crashing (SIGBUS absorbed); those files are remapped on the next scan.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(faults());
+      },
+    });
     new Gauge({
       name: `${SELF_PREFIX}build_info`,
       help: 'Version of multiproc-exporter and Node.js; native is whether files are memory-mapped.',
       labelNames: ['version', 'nodejs_version', 'native'],
       registers,
     }).set({ version: info.version, nodejs_version: process.version, native: String(info.native) }, 1);
-    collectDefaultMetrics({ register: this.registry, prefix: SELF_PREFIX });
+    collectDefaultMetrics({ register: this.processRegistry, prefix: SELF_PREFIX });
   }
 
   /** Record what one scan found. */
@@ -115,6 +148,8 @@ export class SelfMetrics {
       this.filesSkipped.inc({ reason: s.reason });
       if (s.isNew) this.skippedTotal.inc({ reason: s.reason });
     }
+    // A file with entries the merge cannot place is served only in part: counted too.
+    for (let i = 0; i < collection.problems.length; i++) this.filesSkipped.inc({ reason: 'type_conflict' });
     this.entries.set(entries);
     this.series.set(seriesCount);
     this.mappedBytes.set(mapped);
@@ -129,6 +164,15 @@ export class SelfMetrics {
     this.compactedFiles.inc({ how: 'dropped_live' }, r.droppedLive.length);
   }
 
+  /** A merge problem reported (and logged) for the first time. */
+  problemReported(): void {
+    this.skippedTotal.inc({ reason: 'type_conflict' });
+  }
+
+  webConfigReloaded(ok: boolean): void {
+    this.reloadOk.set(ok ? 1 : 0);
+  }
+
   observeUnreadable(): void {
     this.directoryReadable.set(0);
     this.scrapeErrors.inc();
@@ -141,9 +185,13 @@ export class SelfMetrics {
     this.writerFiles.reset();
   }
 
-  /** The registry's current values as metric families for our renderers. */
+  /** The current values as metric families for our renderers (process metrics: see PROCESS_METRICS_MAX_AGE_MS). */
   async families(): Promise<MetricFamily[]> {
-    return (await this.registry.getMetricsAsJSON()).map(toFamily);
+    const now = Date.now();
+    if (this.processSample === null || now - this.processSample.at >= PROCESS_METRICS_MAX_AGE_MS) {
+      this.processSample = { at: now, families: (await this.processRegistry.getMetricsAsJSON()).map(toFamily) };
+    }
+    return [...(await this.registry.getMetricsAsJSON()).map(toFamily), ...this.processSample.families];
   }
 }
 

@@ -26,6 +26,9 @@ export interface SpawnOptions {
   /** Use the environment only (no --web.listen-address added). */
   readonly noListenFlag?: boolean;
   readonly timeoutMs?: number;
+  /** Run the daemon as this user and group (the test runs as root: to drop privileges). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** Starts `multiproc-exporter serve ARGS --web.listen-address 127.0.0.1:0` and waits for its start line. */
@@ -33,7 +36,12 @@ export function startDaemon(args: readonly string[], options: SpawnOptions = {})
   const listen = options.noListenFlag === true ? [] : ['--web.listen-address', '127.0.0.1:0'];
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const child = spawn(process.execPath, [BIN, 'serve', ...listen, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', ...listen, ...args], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
+  });
   let stderr = '';
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

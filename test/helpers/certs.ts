@@ -1,0 +1,72 @@
+/**
+ * Throwaway certificates for TLS tests, made with the openssl CLI: a CA, a server certificate for
+ * 127.0.0.1 (two, with different serials, for rotation), a client certificate signed by the CA,
+ * and a self-signed "rogue" client certificate no configured CA trusts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const OPENSSL_CNF = `
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+[client]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+`;
+
+export interface Certs {
+  readonly dir: string;
+  /** PEM contents. */
+  readonly ca: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly rogueCert: string;
+  readonly rogueKey: string;
+  /** Paths (inside dir): server.crt/server.key (serial 2), server2.crt/server2.key (serial 4), ca.crt. */
+  readonly path: (name: string) => string;
+}
+
+export function makeCerts(dir: string): Certs {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CNF);
+  const openssl = (...args: string[]): void => {
+    const r = spawnSync('/usr/bin/openssl', args, { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
+  };
+  const cnf = ['-config', 'openssl.cnf'];
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...cnf, '-extensions', 'v3_ca', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=Test CA');
+  for (const [name, ext, cn, serial] of [
+    ['server', 'server', '127.0.0.1', '2'],
+    ['server2', 'server', '127.0.0.1', '4'],
+    ['client', 'client', 'scraper', '3'],
+  ] as const) {
+    openssl('req', '-new', ...cnf, ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial, '-days', '2', '-extfile', 'openssl.cnf', '-extensions', ext, '-out', `${name}.crt`);
+  }
+  openssl('req', '-x509', ...cnf, '-extensions', 'client', ...ec, '-keyout', 'rogue.key', '-out', 'rogue.crt', '-days', '2', '-subj', '/CN=rogue');
+  const read = (name: string): string => readFileSync(join(dir, name), 'utf8');
+  return {
+    dir,
+    ca: read('ca.crt'),
+    clientCert: read('client.crt'),
+    clientKey: read('client.key'),
+    rogueCert: read('rogue.crt'),
+    rogueKey: read('rogue.key'),
+    path: (name) => join(dir, name),
+  };
+}
