@@ -17,23 +17,15 @@
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiveFileName, contentHash, decodeTrailer, encodeTrailer, type AbsorbedFile } from '../format/archive.js';
-import type { GaugeMode, ParsedFileName } from '../format/filename.js';
+import type { GaugeMode } from '../format/filename.js';
 import { keyText } from '../format/key.js';
 import { entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
 import { Op, Series } from '../merge/series.js';
 import { ARCHIVE_ID_PREFIX } from '../format/reserved.js';
 import type { NativeBinding } from '../native.js';
+import type { CompactionCandidate } from '../reader/directory.js';
 
-/** A dead writer's file the directory offers for compaction. */
-export interface CompactionCandidate {
-  readonly fileName: string;
-  readonly name: ParsedFileName;
-  /** python, python-legacy or ruby: the archive it goes to. */
-  readonly dialect: string;
-  readonly ino: number;
-  /** Its writer holds a flock while alive (ours, Ruby): lock it while absorbing. */
-  readonly locks: boolean;
-}
+export type { CompactionCandidate };
 
 export interface ArchiveWritten {
   readonly fileName: string;
