@@ -5,12 +5,14 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { churnScenario } from './churn.js';
 import { cleanup, machine } from './harness.js';
 import { scrapeScenario } from './scrape.js';
 import { writerScenario } from './writer.js';
 
 const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> = {
   scrape: { title: 'Scrape cost on real files', run: scrapeScenario },
+  churn: { title: 'Churn: files of exited processes', run: churnScenario },
   writer: { title: 'Writer hot path', run: writerScenario },
 };
 
