@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { churnScenario } from './churn.js';
 import { cleanup, machine } from './harness.js';
+import { memoryScenario } from './memory.js';
 import { scrapeScenario } from './scrape.js';
 import { writerScenario } from './writer.js';
 
@@ -14,6 +15,7 @@ const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> =
   scrape: { title: 'Scrape cost on real files', run: scrapeScenario },
   churn: { title: 'Churn: files of exited processes', run: churnScenario },
   writer: { title: 'Writer hot path', run: writerScenario },
+  memory: { title: 'Memory', run: memoryScenario },
 };
 
 const RESULTS = join(import.meta.dirname, 'RESULTS.md');
