@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { churnScenario } from './churn.js';
+import { clusterScenario } from './cluster.js';
 import { cleanup, machine } from './harness.js';
 import { memoryScenario } from './memory.js';
 import { scrapeScenario } from './scrape.js';
@@ -15,6 +16,7 @@ const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> =
   scrape: { title: 'Scrape cost on real files', run: scrapeScenario },
   churn: { title: 'Churn: files of exited processes', run: churnScenario },
   writer: { title: 'Writer hot path', run: writerScenario },
+  cluster: { title: 'In-process vs sidecar: a Node cluster under load', run: clusterScenario },
   memory: { title: 'Memory', run: memoryScenario },
 };
 
