@@ -51,10 +51,15 @@ export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const python = tryRun('/usr/bin/python3', ['-c', 'import sys, prometheus_client as p; print(sys.version.split()[0], getattr(p, "__version__", "0.16.0"))']);
   const ruby = tryRun('/usr/bin/ruby', ['-e', 'print RUBY_VERSION']);
+  const root = join(import.meta.dirname, '..');
+  const commit = tryRun('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
+  // The run rewrites RESULTS.md and the charts: only other changes make the tree differ from the commit.
+  const dirty = tryRun('git', ['-C', root, 'status', '--porcelain', '--', '.', ':!benchmarks/RESULTS.md', ':!benchmarks/*.svg']) !== '';
   return [
+    `- Code: commit ${commit || 'unknown'}${dirty ? ' with uncommitted changes' : ''}`,
     `- CPU: ${cpus().length} × ${cpu}; memory ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    `- Node.js ${process.version}; prom-client ${packageVersion('prom-client')}`,
-    `- Python ${python || 'not installed'} (Debian python3-prometheus-client)`,
+    `- Node.js ${process.version}; prom-client ${packageVersion('prom-client')}; autocannon ${packageVersion('autocannon')}`,
+    `- Python ${python === '' ? 'not installed' : python.replace(' ', ', prometheus_client ')} (Debian python3-prometheus-client)`,
     `- Ruby ${ruby || 'not installed'} (Debian ruby-prometheus-client-mmap 0.16.2)`,
   ].join('\n');
 }

@@ -56,7 +56,8 @@ async function main(): Promise<void> {
         `<!-- scenario:${name} -->`,
         `## ${s.title}`,
         '',
-        `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- ${name}\` (${seconds} s) on:`,
+        `Run ${new Date().toISOString().slice(0, 10)} with \`npm run bench${asked.length > 0 ? ` -- ${asked.join(' ')}` : ''}\`` +
+          `${asked.length === 1 ? '' : ` (this scenario alone: \`npm run bench -- ${name}\`)`}; it took ${seconds} s, on:`,
         '',
         machine(),
         '',
