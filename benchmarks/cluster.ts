@@ -232,7 +232,8 @@ export async function clusterScenario(): Promise<string> {
         title: 'Worker requests/s (median of rounds, higher is better)',
         bars: CONFIGURATIONS.map((c) => {
           const rps = med(c.key, (r) => r.requestsPerSecond);
-          return { label: c.title, value: rps, text: `${rps.toFixed(0)}${c.key === 'a' ? '' : ` (−${pct(loss(c.key))})`}`, ours: c.key === 'd' };
+          const l = loss(c.key);
+          return { label: c.title, value: rps, text: `${rps.toFixed(0)}${c.key === 'a' ? '' : ` (${l >= 0 ? '−' : '+'}${pct(Math.abs(l))} vs (a))`}`, ours: c.key === 'd' };
         }),
       },
       {

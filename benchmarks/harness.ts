@@ -591,12 +591,16 @@ const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, 
 
 /** A horizontal bar chart, one block per section; plain SVG, no library. */
 export function barChart(title: string, sections: readonly ChartSection[]): string {
-  const width = 860;
-  const labelWidth = 330;
-  const barArea = 400;
+  const width = 980;
+  const labelWidth = 340;
+  const barArea = 380;
   const rowHeight = 22;
   let y = 40;
-  const parts: string[] = [`<text x="12" y="24" font-size="16" font-weight="bold">${escapeXml(title)}</text>`];
+  const parts: string[] = [
+    `<text x="12" y="24" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
+    `<rect x="${width - 230}" y="12" width="12" height="12" fill="#1f77b4"/><text x="${width - 213}" y="23" font-size="12">ours</text>`,
+    `<rect x="${width - 170}" y="12" width="12" height="12" fill="#9e9e9e"/><text x="${width - 153}" y="23" font-size="12">alternatives</text>`,
+  ];
   for (const section of sections) {
     y += 14;
     parts.push(`<text x="12" y="${y}" font-size="13" font-weight="bold">${escapeXml(section.title)}</text>`);
