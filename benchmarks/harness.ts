@@ -510,10 +510,10 @@ export interface ProfileEntry {
 const PROFILE_NOISE = new Set(['(root)', '(program)', '(idle)', '(anonymous)', 'processTicksAndRejections', 'runMicrotasks', 'listOnTimeout', 'processTimers', 'processImmediate']);
 
 /**
- * The functions of a `node --cpu-prof` profile (V8 .cpuprofile JSON) that take the most time
- * including their callees (what a phase costs), with their self time (where it is spent).
+ * The functions of a V8 .cpuprofile that take the most time: `order` 'total' ranks by time
+ * including callees (what each phase costs), 'self' by time in the function itself (hot spots).
  */
-export function summarizeCpuProfile(file: string, top = 12): ProfileEntry[] {
+export function summarizeCpuProfile(file: string, top = 12, order: 'total' | 'self' = 'total'): ProfileEntry[] {
   interface Node {
     id: number;
     callFrame: { functionName: string; url: string; lineNumber: number };
@@ -557,12 +557,15 @@ export function summarizeCpuProfile(file: string, top = 12): ProfileEntry[] {
   });
   return [...stats.values()]
     .filter((e) => !PROFILE_NOISE.has(e.fn) && e.totalUs < 0.98 * total) // not the wrappers every sample is under
-    .sort((a, b) => b.totalUs - a.totalUs)
+    .sort((a, b) => (order === 'total' ? b.totalUs - a.totalUs : b.selfUs - a.selfUs))
     .slice(0, top)
     .map((e) => ({ fn: e.fn, where: e.where, selfMs: e.selfUs / 1000, totalMs: e.totalUs / 1000, share: e.totalUs / total }));
 }
 
 /** `per`: divide the times by this (e.g. the number of scrapes profiled) to show them per operation. */
+/** Said under every profile table: why a function can show less self time than expected. */
+export const PROFILE_NOTE = 'V8 inlines small functions into their callers, so their time can show as the caller\'s self time (e.g. `merge` inside `collect`).';
+
 export function profileTable(entries: readonly ProfileEntry[], per = 1, unit = 'ms'): string {
   const suffix = per === 1 ? unit : `${unit} per scrape`;
   return table([
@@ -595,11 +598,11 @@ export function barChart(title: string, sections: readonly ChartSection[]): stri
   const labelWidth = 340;
   const barArea = 380;
   const rowHeight = 22;
-  let y = 40;
+  let y = 52;
   const parts: string[] = [
     `<text x="12" y="24" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
-    `<rect x="${width - 230}" y="12" width="12" height="12" fill="#1f77b4"/><text x="${width - 213}" y="23" font-size="12">ours</text>`,
-    `<rect x="${width - 170}" y="12" width="12" height="12" fill="#9e9e9e"/><text x="${width - 153}" y="23" font-size="12">alternatives</text>`,
+    `<rect x="12" y="33" width="12" height="12" fill="#1f77b4"/><text x="29" y="44" font-size="12">ours</text>`,
+    `<rect x="72" y="33" width="12" height="12" fill="#9e9e9e"/><text x="89" y="44" font-size="12">alternatives</text>`,
   ];
   for (const section of sections) {
     y += 14;
@@ -644,7 +647,7 @@ export function writeChart(name: string, svg: string): string {
   return `![${name}](${name}.svg)`;
 }
 
-async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+export async function waitForFile(file: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(file)) {
     if (Date.now() > deadline) throw new Error(`${file} did not appear in ${timeoutMs} ms`);
@@ -657,7 +660,7 @@ async function waitForFile(file: string, timeoutMs: number): Promise<void> {
  * unprofiled, then a CPU profile (drivers/profile_on_signal.ts) covers `work`. Returns the top
  * functions; divide by the number of scrapes in `work` for per-scrape figures.
  */
-export async function profileDaemon(dir: string, warmUp: number, work: (metricsUrl: string) => Promise<void>, top = 14): Promise<ProfileEntry[]> {
+export async function profileDaemon(dir: string, warmUp: number, work: (metricsUrl: string) => Promise<void>, top = 14, order: 'total' | 'self' = 'total'): Promise<ProfileEntry[]> {
   const file = join(tempDir('cpu-prof'), 'daemon.cpuprofile');
   const daemon = await startDaemon(dir, ['--import', 'tsx', '--import', join(DRIVERS, 'profile_on_signal.ts')], { MPE_BENCH_PROFILE: file });
   try {
@@ -672,14 +675,14 @@ export async function profileDaemon(dir: string, warmUp: number, work: (metricsU
   } finally {
     await daemon.stop();
   }
-  return summarizeCpuProfile(file, top);
+  return summarizeCpuProfile(file, top, order);
 }
 
 /**
  * Run the daemon under `node --cpu-prof` on `dir`, let `work` drive it, stop it (SIGTERM: the
  * profile is written at exit) and return the top functions by self time.
  */
-export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Promise<void>, top = 12): Promise<ProfileEntry[]> {
+export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Promise<void>, top = 12, order: 'total' | 'self' = 'total'): Promise<ProfileEntry[]> {
   const profileDir = tempDir('cpu-prof');
   const daemon = await startDaemon(dir, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
   try {
@@ -689,7 +692,7 @@ export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Pr
   }
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) throw new Error(`no .cpuprofile written in ${profileDir}`);
-  const summary = summarizeCpuProfile(join(profileDir, file), top);
+  const summary = summarizeCpuProfile(join(profileDir, file), top, order);
   removeTempDir(profileDir);
   return summary;
 }

@@ -161,7 +161,7 @@ export async function memoryScenario(): Promise<string> {
       },
       {
         title: `Python directory, through ${SCRAPES.toLocaleString('en')} scrapes`,
-        bars: shown.map((p) => ({ label: `after ${p.scrapes.toLocaleString('en')} scrapes`, value: p.mem.rss / 2 ** 20, text: `${formatMiB(p.mem.rss)} MiB`, ours: true })),
+        bars: shown.map((p) => ({ label: `after ${p.scrapes.toLocaleString('en')} scrape${p.scrapes === 1 ? '' : 's'}`, value: p.mem.rss / 2 ** 20, text: `${formatMiB(p.mem.rss)} MiB`, ours: true })),
       },
     ]),
   );
@@ -183,7 +183,8 @@ export async function memoryScenario(): Promise<string> {
     chart,
     '',
     `Goal: no growth over ${SCRAPES.toLocaleString('en')} scrapes (from scrape 1,000 to 10,000, retained heap ≤ +${RETAINED_GROWTH_LIMIT_MIB} MiB and RSS ≤ +${RSS_GROWTH_LIMIT_MIB} MiB): ` +
-      `${goal(ok)} (retained heap ${signed(retainedGrowth)} MiB, RSS ${signed(rssGrowth)} MiB). Last scrape: ${check}.`,
+      `${goal(ok)} (retained heap ${signed(retainedGrowth)} MiB, RSS ${signed(rssGrowth)} MiB). Last scrape: ${check}. ` +
+      `The retained heap is what a leak would grow; RSS also moves by a few MiB with the V8 heap it keeps reserved and with the allocator (columns above), in either direction.`,
     '',
   ].join('\n');
 }

@@ -67,7 +67,8 @@ async function main(): Promise<void> {
     );
     process.stderr.write(`${body}\n\n`);
     // Written after every scenario, so a failure later keeps what was measured.
-    writeFileSync(RESULTS, `${[HEADER, ...sections.values()].join('\n\n').trimEnd()}\n`);
+    const ordered = Object.keys(SCENARIOS).flatMap((n) => sections.get(n) ?? []);
+    writeFileSync(RESULTS, `${[HEADER, ...ordered].join('\n\n').trimEnd()}\n`);
   }
   process.stderr.write(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
 }

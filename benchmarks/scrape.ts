@@ -27,6 +27,7 @@ import {
   parseSamples,
   profileDaemon,
   profileTable,
+  PROFILE_NOTE,
   PYTHON,
   ratio,
   RUBY,
@@ -148,11 +149,19 @@ export async function scrapeScenario(): Promise<string> {
 
   const profiles: string[] = [];
   if (!coldGoal) {
-    const profile = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)));
+    const phases = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 10, 'total');
+    const hotSpots = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 14, 'self');
     profiles.push(
-      `Profile of one cold start on the Ruby directory (\`node --cpu-prof\`, whole daemon process from spawn to SIGTERM after the first scrape), top functions by self time:`,
+      `Profiles of a cold start on the Ruby directory (\`node --cpu-prof\`: the whole daemon process, from spawn to SIGTERM after the first scrape, so module loading before the listener is up is in them). ` +
+        'Phases (time including callees):',
       '',
-      profileTable(profile),
+      profileTable(phases),
+      '',
+      'Hot spots of another cold start (self time):',
+      '',
+      profileTable(hotSpots),
+      '',
+      PROFILE_NOTE,
       '',
     );
   }
@@ -166,6 +175,8 @@ export async function scrapeScenario(): Promise<string> {
       `Profile of the daemon answering ${PROFILED_SCRAPES} warm scrapes of the Ruby directory (CPU profile of those scrapes only, \`drivers/profile_on_signal.ts\`), per scrape:`,
       '',
       profileTable(profile, PROFILED_SCRAPES),
+      '',
+      PROFILE_NOTE,
       '',
     );
   }
