@@ -370,17 +370,19 @@ export function startDaemon(dir: string, nodeArgs: readonly string[] = [], env: 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     let stderr = '';
+    let started = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`daemon did not start in 30 s: ${stderr}`));
     }, 30_000);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      if (started) return; // keep draining the pipe, nothing more to learn
       stderr += chunk;
       const m = /"listen":"([^"]+)"[^\n]*"msg":"multiproc-exporter started"/.exec(stderr);
-      if (m === null || stderr.length > 1e6) return;
+      if (m === null) return;
       const listeningAt = process.hrtime.bigint();
+      started = true;
       clearTimeout(timer);
-      stderr = '\u0000'; // started: stop matching, keep draining the pipe
       resolve({
         child,
         pid: child.pid!,
