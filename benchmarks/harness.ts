@@ -490,6 +490,11 @@ export function formatMiB(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
 }
 
+/** How ours compares with theirs, from two times: `12× faster` or `7.6× slower`. */
+export function speedup(theirs: number, ours: number): string {
+  return theirs >= ours ? `${ratio(theirs, ours)} faster` : `${ratio(ours, theirs)} slower`;
+}
+
 export function ratio(slow: number, fast: number): string {
   return `${(slow / fast).toFixed(slow / fast >= 10 ? 0 : 1)}×`;
 }
