@@ -316,6 +316,13 @@ export async function clusterScenario(): Promise<string> {
     `Goals: (d) loses ≤ 3% throughput and ≤ half of (b)'s loss: ${goal(throughputGoal)} ((d) ${pct(lossD)}, (b) ${pct(lossB)}). ` +
       `(d)'s scrape p99 ≤ 1/10 of (b)'s: ${goal(latencyGoal)} (${formatMs(p99D)} ms against ${formatMs(p99B)} ms, ${(p99B / p99D).toFixed(1)}×).`,
     '',
+    ...(latencyGoal
+      ? []
+      : [
+          `Why (d)'s tail is long here: a scrape needs ${formatMs(med('d', (r) => r.exporterCpuMsPerScrape))} ms of the daemon's CPU, yet takes ${formatMs(percentile(scrapes('d'), 50))} ms at p50 and ` +
+            `${formatMs(p99D)} ms at p99: the rest is waiting, as the daemon and the scraper compete with ${WORKERS} busy workers for ${cpus().length} cores (the profile below is wall-clock, so the wait shows in its longest steps).`,
+          '',
+        ]),
     `What (d) costs, as arithmetic on the figures above: the daemon spent ${formatMs(med('d', (r) => r.exporterCpuMsPerScrape))} ms of CPU per scrape; ` +
       `at ${(1000 / SCRAPE_INTERVAL_MS).toFixed(0)} scrapes/s that is ${med('d', (r) => r.exporterCores).toFixed(2)} cores of this ${cpus().length}-core machine, taken from the workers. ` +
       `At one scrape every 15 s (a common Prometheus interval) the same work would be ${(med('d', (r) => r.exporterCpuMsPerScrape) / 15_000).toFixed(4)} cores (not measured here). ` +
