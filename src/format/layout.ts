@@ -63,30 +63,38 @@ export function checkUsed(used: number, size: number): void {
   }
 }
 
+const NO_ROOM = -1;
+const BAD_LENGTH = -2;
+const CROSSES_USED = -3;
+const BAD_PADDING = -4;
+
+/** The key length of the entry at `pos`, or a negative code saying what is wrong (no throw: hot). */
+function checkEntry(bytes: Uint8Array, view: DataView, pos: number, used: number, slot: SlotWidth): number {
+  if (pos + 4 > used) return NO_ROOM;
+  const n = view.getUint32(pos, true);
+  if (n === 0 || n > 0x7fffffff) return BAD_LENGTH;
+  const pad = paddingLength(n);
+  if (pos + 4 + n + pad + slot > used) return CROSSES_USED;
+  for (let i = pos + 4 + n, e = i + pad; i < e; i++) if (bytes[i] !== 0x20) return BAD_PADDING;
+  return n;
+}
+
 /** Bounds of one entry starting at `pos`, or a FormatError; checks everything but the key text. */
 export function entryBounds(bytes: Uint8Array, view: DataView, pos: number, used: number, slot: SlotWidth): number {
-  if (pos + 4 > used) {
+  const n = checkEntry(bytes, view, pos, used, slot);
+  if (n >= 0) return n;
+  if (n === NO_ROOM) {
     throw new FormatError('entry_crosses_used', `entry at offset ${pos} has no room for its length before used=${used}`, pos);
   }
-  const n = view.getUint32(pos, true);
-  if (n === 0 || n > 0x7fffffff) {
-    throw new FormatError('bad_entry_length', `entry at offset ${pos} has key length ${n}`, pos);
+  const length = view.getUint32(pos, true);
+  if (n === BAD_LENGTH) throw new FormatError('bad_entry_length', `entry at offset ${pos} has key length ${length}`, pos);
+  if (n === CROSSES_USED) {
+    const end = pos + 4 + length + paddingLength(length) + slot;
+    throw new FormatError('entry_crosses_used', `entry at offset ${pos} (key length ${length}) ends at ${end}, past used=${used}`, pos);
   }
-  const pad = paddingLength(n);
-  const end = pos + 4 + n + pad + slot;
-  if (end > used) {
-    throw new FormatError(
-      'entry_crosses_used',
-      `entry at offset ${pos} (key length ${n}) ends at ${end}, past used=${used}`,
-      pos,
-    );
-  }
-  for (let i = pos + 4 + n, e = i + pad; i < e; i++) {
-    if (bytes[i] !== 0x20) {
-      throw new FormatError('bad_padding', `entry at offset ${pos}: padding byte at ${i} is not a space`, i);
-    }
-  }
-  return n;
+  let i = pos + 4 + length;
+  while (bytes[i] === 0x20) i++;
+  throw new FormatError('bad_padding', `entry at offset ${pos}: padding byte at ${i} is not a space`, i);
 }
 
 /**
@@ -111,8 +119,15 @@ export function detectSlotWidth(bytes: Uint8Array, view: DataView, used: number)
   return reportWalkError(bytes, view, used);
 }
 
+/** The walk of walk() without building errors: the common case, so it must be cheap. */
 function walkIsValid(bytes: Uint8Array, view: DataView, used: number, slot: SlotWidth): boolean {
-  return walk(bytes, view, used, slot).error === null;
+  let pos = HEADER_SIZE;
+  while (pos < used) {
+    const n = checkEntry(bytes, view, pos, used, slot);
+    if (n < 0 || bytes[pos + 4] !== 0x5b /* [ */ || bytes[pos + 3 + n] !== 0x5d /* ] */) return false;
+    pos += entrySize(n, slot);
+  }
+  return true;
 }
 
 interface Walk {

@@ -27,11 +27,18 @@ export interface LivenessMemo {
   mapper: number;
   /** The process named in the file name was seen mapping it: a pid-named Python file. */
   pidNamed: boolean;
+  /** Until then (performance.now() ms) a file without a lock is not looked at as closely again. */
+  recheckAt: number;
 }
 
 export function newMemo(): LivenessMemo {
-  return { lockSeen: false, mapper: 0, pidNamed: false };
+  return { lockSeen: false, mapper: 0, pidNamed: false, recheckAt: 0 };
 }
+
+/** A mapper seen reading /proc/<pid>/maps is trusted while its process exists, re-read this often. */
+const MAPPER_RECHECK_MS = 10_000;
+/** A file no process was seen mapping (writers not visible) is looked at again this often. */
+const UNKNOWN_RECHECK_MS = 1_000;
 
 export interface ProbedFile {
   readonly fd: number;
@@ -87,23 +94,31 @@ export class LivenessProbe {
       return 'live';
     }
     if (held === false && (this.mode === 'lock' || f.lockingName || memo.lockSeen)) return 'dead';
+    const now = performance.now();
+    // Cheap answers between close looks: the mapper seen last still exists (one kill(pid, 0))…
+    if (memo.mapper > 0 && now < memo.recheckAt && processExists(memo.mapper)) return 'live';
+    // …or nothing was seen mapping it and no writer is visible: still unknown.
+    if (memo.mapper === 0 && !this.writersVisible && now < memo.recheckAt) return 'unknown';
     const key = mapsKey(f.dev, f.ino);
     // The likely mappers first: the one seen last time, then the pid in the name.
     const named = PID.test(f.processId) ? Number(f.processId) : 0;
     for (const pid of memo.mapper === named ? [named] : [memo.mapper, named]) {
       if (pid > 0 && this.processMaps(pid)?.has(key) === true) {
         memo.mapper = pid;
+        memo.recheckAt = now + MAPPER_RECHECK_MS;
         if (pid === named) memo.pidNamed = true;
         this.sawWriter();
         return 'live';
       }
     }
+    memo.recheckAt = now + UNKNOWN_RECHECK_MS;
     // Then every process (rate-limited): a custom id, or a writer that died.
     const mappers = walk ? this.walk() : null;
     if (mappers === null) return 'unknown';
     const pid = mappers.get(key);
     if (pid !== undefined) {
       memo.mapper = pid;
+      memo.recheckAt = now + MAPPER_RECHECK_MS;
       this.sawWriter();
       return 'live';
     }

@@ -211,7 +211,7 @@ export class MappedFile {
     let pos = this.parsedUpTo;
     while (pos < used) {
       const n = entryBounds(bytes, view, pos, used, slot);
-      const key = this.keyCache.decode(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
+      const key = this.keyCache.decode(bytes, pos + 4, pos + 4 + n);
       const shape = key.shape === 'python-nohelp' ? 'python' : key.shape;
       const fileShape = this.shape === 'python-nohelp' ? 'python' : this.shape;
       if (fileShape !== null && fileShape !== shape) {

@@ -31,7 +31,6 @@ export class SelfMetrics {
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
   private readonly writerFiles: Gauge;
-  private readonly fileWriterAlive: Gauge;
   readonly scrapeErrors: Counter;
   private readonly compactions: Counter;
   private readonly compactedFiles: Counter;
@@ -72,12 +71,6 @@ export class SelfMetrics {
       name: `${SELF_PREFIX}writer_files`,
       help: "Files by their writer's state: live (seen alive), unknown (cannot tell; served as live), dead (folded, no longer read).",
       labelNames: ['state'],
-      registers,
-    });
-    this.fileWriterAlive = new Gauge({
-      name: `${SELF_PREFIX}file_writer_alive`,
-      help: "Per served file: 1 if its writer was seen alive at the last scan, 0 if that cannot be told. Dead writers' files are folded and counted in writer_files.",
-      labelNames: ['file'],
       registers,
     });
     this.directoryReadable = new Gauge({
@@ -131,15 +124,12 @@ export class SelfMetrics {
   observe(collection: Collection, seriesCount: number): void {
     this.directoryReadable.set(1);
     this.files.reset();
-    this.fileWriterAlive.reset();
     let entries = 0;
     let mapped = 0;
     let live = 0;
     for (const f of collection.files) {
       this.files.inc({ type: f.name.type, dialect: dialectOf(f) });
-      const alive = f.writerState === 'live' ? 1 : 0;
-      live += alive;
-      this.fileWriterAlive.set({ file: f.fileName }, alive);
+      if (f.writerState === 'live') live++;
       entries += f.entryCount;
       mapped += f.mappedBytes;
     }
@@ -181,7 +171,6 @@ export class SelfMetrics {
     this.entries.set(0);
     this.series.set(0);
     this.mappedBytes.set(0);
-    this.fileWriterAlive.reset();
     this.writerFiles.reset();
   }
 
