@@ -358,11 +358,19 @@ export interface DaemonProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * The benchmark directories are written by processes that have exited. A daemon serving live
+ * writers reads every file on every scrape; `--liveness off` makes it do so here too (with the
+ * default `auto`, the Ruby directory's files — whose writers locked them — would be seen dead,
+ * folded once and not read again, which is the churn scenario's subject, not this one's).
+ */
+export const EVERY_FILE_LIVE = ['--liveness', 'off'] as const;
+
 /** `node [nodeArgs] bin/multiproc-exporter --dir DIR --web.listen-address 127.0.0.1:0`; resolves at its start line. */
-export function startDaemon(dir: string, nodeArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
+export function startDaemon(dir: string, nodeArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}, flags: readonly string[] = []): Promise<DaemonProcess> {
   const spawnedAt = process.hrtime.bigint();
   const child = track(
-    spawn(process.execPath, [...nodeArgs, BIN, '--dir', dir, '--web.listen-address', '127.0.0.1:0', '--log.level', 'info'], {
+    spawn(process.execPath, [...nodeArgs, BIN, '--dir', dir, '--web.listen-address', '127.0.0.1:0', '--log.level', 'info', ...flags], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...env },
     }),
@@ -667,9 +675,16 @@ export async function waitForFile(file: string, timeoutMs: number): Promise<void
  * unprofiled, then a CPU profile (drivers/profile_on_signal.ts) covers `work`. Returns the top
  * functions; divide by the number of scrapes in `work` for per-scrape figures.
  */
-export async function profileDaemon(dir: string, warmUp: number, work: (metricsUrl: string) => Promise<void>, top = 14, order: 'total' | 'self' = 'total'): Promise<ProfileEntry[]> {
+export async function profileDaemon(
+  dir: string,
+  warmUp: number,
+  work: (metricsUrl: string) => Promise<void>,
+  top = 14,
+  order: 'total' | 'self' = 'total',
+  flags: readonly string[] = [],
+): Promise<ProfileEntry[]> {
   const file = join(tempDir('cpu-prof'), 'daemon.cpuprofile');
-  const daemon = await startDaemon(dir, ['--import', 'tsx', '--import', join(DRIVERS, 'profile_on_signal.ts')], { MPE_BENCH_PROFILE: file });
+  const daemon = await startDaemon(dir, ['--import', 'tsx', '--import', join(DRIVERS, 'profile_on_signal.ts')], { MPE_BENCH_PROFILE: file }, flags);
   try {
     const agent = keepAliveAgent();
     for (let i = 0; i < warmUp; i++) await httpGet(daemon.metricsUrl, agent);
@@ -689,9 +704,9 @@ export async function profileDaemon(dir: string, warmUp: number, work: (metricsU
  * Run the daemon under `node --cpu-prof` on `dir`, let `work` drive it, stop it (SIGTERM: the
  * profile is written at exit) and return the top functions by self time.
  */
-export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Promise<void>, top = 12, order: 'total' | 'self' = 'total'): Promise<ProfileEntry[]> {
+export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Promise<void>, top = 12, order: 'total' | 'self' = 'total', flags: readonly string[] = []): Promise<ProfileEntry[]> {
   const profileDir = tempDir('cpu-prof');
-  const daemon = await startDaemon(dir, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
+  const daemon = await startDaemon(dir, ['--cpu-prof', '--cpu-prof-dir', profileDir], {}, flags);
   try {
     await work(daemon.metricsUrl);
   } finally {
@@ -705,8 +720,8 @@ export async function cpuProfileOf(dir: string, work: (metricsUrl: string) => Pr
 }
 
 /** Start a daemon on `dir`, run `work` with it, and always stop it. */
-export async function withDaemon<T>(dir: string, work: (daemon: DaemonProcess) => Promise<T>, nodeArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<T> {
-  const daemon = await startDaemon(dir, nodeArgs, env);
+export async function withDaemon<T>(dir: string, work: (daemon: DaemonProcess) => Promise<T>, nodeArgs: readonly string[] = [], env: NodeJS.ProcessEnv = {}, flags: readonly string[] = []): Promise<T> {
+  const daemon = await startDaemon(dir, nodeArgs, env, flags);
   try {
     return await work(daemon);
   } finally {

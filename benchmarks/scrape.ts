@@ -33,6 +33,7 @@ import {
   RUBY,
   runProgram,
   startDaemon,
+  EVERY_FILE_LIVE,
   table,
   tempDir,
   writeChart,
@@ -80,7 +81,7 @@ export async function scrapeScenario(): Promise<string> {
   // One long-running daemon per directory for the warm scrapes; cold ones are fresh every round.
   const warmDaemons = new Map<Dialect, Awaited<ReturnType<typeof startDaemon>>>();
   for (const d of DIALECTS) {
-    const daemon = await startDaemon(dirs[d]);
+    const daemon = await startDaemon(dirs[d], [], {}, EVERY_FILE_LIVE);
     await httpGet(daemon.metricsUrl);
     warmDaemons.set(d, daemon);
   }
@@ -93,7 +94,7 @@ export async function scrapeScenario(): Promise<string> {
         if (round === 0) libraryCheck.set(reader.dialect, checkSamples(expected, parseSamples(readFileSync(body, 'utf8'), 'bench_')));
       }
       for (const d of DIALECTS) {
-        const daemon = await startDaemon(dirs[d]);
+        const daemon = await startDaemon(dirs[d], [], {}, EVERY_FILE_LIVE);
         const first = await httpGet(daemon.metricsUrl);
         push(coldMs, d, Number(first.endedAt - daemon.listeningAt) / 1e6);
         push(coldFromSpawnMs, d, Number(first.endedAt - daemon.spawnedAt) / 1e6);
@@ -149,8 +150,8 @@ export async function scrapeScenario(): Promise<string> {
 
   const profiles: string[] = [];
   if (!coldGoal) {
-    const phases = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 10, 'total');
-    const hotSpots = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 14, 'self');
+    const phases = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 10, 'total', EVERY_FILE_LIVE);
+    const hotSpots = await cpuProfileOf(dirs.ruby, async (url) => void (await httpGet(url)), 14, 'self', EVERY_FILE_LIVE);
     profiles.push(
       `Profiles of a cold start on the Ruby directory (\`node --cpu-prof\`: the whole daemon process, from spawn to SIGTERM after the first scrape, so module loading before the listener is up is in them). ` +
         'Phases (time including callees):',
@@ -170,7 +171,7 @@ export async function scrapeScenario(): Promise<string> {
       const agent = keepAliveAgent();
       for (let i = 0; i < PROFILED_SCRAPES; i++) await httpGet(url, agent);
       agent.destroy();
-    });
+    }, 14, 'total', EVERY_FILE_LIVE);
     profiles.push(
       `Profile of the daemon answering ${PROFILED_SCRAPES} warm scrapes of the Ruby directory (CPU profile of those scrapes only, \`drivers/profile_on_signal.ts\`), per scrape:`,
       '',
@@ -204,7 +205,8 @@ export async function scrapeScenario(): Promise<string> {
     '',
     `- Library readers: \`drivers/read_python.py\` (\`MultiProcessCollector\` + \`generate_latest\`) and \`drivers/read_ruby.rb\` ` +
       `(\`Prometheus::Client::Formats::Text.marshal_multiprocess\`), timed inside their own process, ${LIBRARY_RUNS} runs per process. They keep nothing between runs: cold and warm are the same for them.`,
-    `- Ours cold: \`node bin/multiproc-exporter --dir D --web.listen-address 127.0.0.1:0\` spawned fresh; time from its start line (listener up) to the last byte of the first \`GET /metrics\` (text 0.0.4, no gzip), and from the spawn. Files are in the page cache (the libraries read them just before).`,
+    `- Ours: with \`--liveness off\`, so that every file is read on every scrape as it is while its writer lives (the writers here have exited; by default the daemon would fold the Ruby directory's files once and stop reading them, see the churn scenario). The default mode's own cost, a lock probe and a look at the process that maps the file, is in the churn scenario's live-writer figures.`,
+    `- Ours cold: \`node bin/multiproc-exporter --dir D --web.listen-address 127.0.0.1:0 --liveness off\` spawned fresh; time from its start line (listener up) to the last byte of the first \`GET /metrics\` (text 0.0.4, no gzip), and from the spawn. Files are in the page cache (the libraries read them just before).`,
     `- Ours warm: sequential \`GET /metrics\` on a kept-alive connection to a daemon that has scraped before, ${WARM_SCRAPES} per round; the second column asks as Prometheus does (OpenMetrics, gzip).`,
     `- ${ROUNDS} interleaved rounds (library readers, cold starts, warm scrapes); medians over all runs. The response of ours includes the daemon's own metrics (${selfFamilies} families).`,
     '',

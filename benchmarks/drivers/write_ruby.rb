@@ -31,3 +31,10 @@ queues.times do |q|
   inflight.set({ queue: format('q%03d', q) }, (q * 31 + p_index) % 97)
   oldest.set({ queue: format('q%03d', q) }, (q * 17 + p_index * 13) % 1009)
 end
+
+# `hold` (5th argument): stay alive, holding the files' locks as a live worker does, until stdin closes.
+if ARGV[4] == 'hold'
+  puts 'ready'
+  $stdout.flush
+  $stdin.read
+end
