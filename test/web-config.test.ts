@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import bcrypt from 'bcryptjs';
+import { OPENSSL_CNF } from './helpers/certs.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   BasicAuth,
@@ -33,26 +34,6 @@ let rogueKey = '';
 let aliceHash = ''; // $2b$, cost 4, password "secret"
 let bobHash = ''; // $2y$ (as htpasswd writes), cost 4, password "hunter2"
 
-const OPENSSL_CNF = `
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-`;
 
 function openssl(...args: string[]): void {
   const r = spawnSync('/usr/bin/openssl', args, { cwd: certs, encoding: 'utf8', timeout: 20_000 });

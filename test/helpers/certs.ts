@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const OPENSSL_CNF = `
+/** The openssl config every test certificate is made with (CA, server for 127.0.0.1, client). */
+export const OPENSSL_CNF = `
 [req]
 distinguished_name = dn
 prompt = no
