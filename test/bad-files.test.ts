@@ -11,6 +11,7 @@
  * A file deleted between listing and opening is a race, proved separately at the end against a
  * process that creates and deletes files while the daemon is scraped.
  */
+import type { SkipReason } from '../src/reader/mapped-file.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,22 +82,7 @@ function ambiguousSlots(): Uint8Array {
   return b;
 }
 
-type Reason =
-  | 'empty_file'
-  | 'used_out_of_range'
-  | 'bad_entry_length'
-  | 'entry_crosses_used'
-  | 'bad_padding'
-  | 'ambiguous_slot_width'
-  | 'bad_key_utf8'
-  | 'bad_key_json'
-  | 'bad_key_shape'
-  | 'mixed_key_shapes'
-  | 'file_name'
-  | 'symlink'
-  | 'not_regular_file'
-  | 'open_failed'
-  | 'type_conflict';
+type Reason = SkipReason;
 
 interface Kind {
   readonly name: string;

@@ -134,6 +134,8 @@ export class Directory {
   /** See activeNames(); null = to be rebuilt (a file was folded, unfolded, absorbed, added or removed). */
   private active: string[] | null = null;
   private foldedCached = 0;
+  /** Names of the folded files, sorted (the background probe's round robin); with activeNames(). */
+  private foldedSorted: string[] = [];
   /** Manifests of the compaction archives present: archive file name → its inode and absorbed files. */
   private readonly manifests = new Map<string, { ino: number; absorbed: readonly AbsorbedFile[] }>();
 
@@ -167,12 +169,13 @@ export class Directory {
   private activeNames(): string[] {
     if (this.active === null) {
       this.active = [];
-      let folded = 0;
+      const folded: string[] = [];
       for (const [name, t] of this.tracked) {
-        if (t.folded !== null) folded++;
+        if (t.folded !== null) folded.push(name);
         else if (t.absorbedBy === null) this.active.push(name);
       }
-      this.foldedCached = folded;
+      this.foldedSorted = folded.sort();
+      this.foldedCached = folded.length;
     }
     return this.active;
   }
@@ -320,7 +323,8 @@ export class Directory {
    * if one did: the next scan serves it again and reports `foldedChanged`.
    */
   probeFolded(limit: number): boolean {
-    const names = [...this.tracked.keys()].filter((n) => this.tracked.get(n)!.folded !== null).sort();
+    this.activeNames(); // brings foldedSorted up to date (rebuilt only when the folded set changed)
+    const names = this.foldedSorted;
     if (names.length === 0) return false;
     let start = names.findIndex((n) => n > this.probeCursor);
     if (start < 0) start = 0;
@@ -329,8 +333,9 @@ export class Directory {
     for (let i = 0; i < Math.min(limit, names.length); i++) {
       const name = names[(start + i) % names.length]!;
       this.probeCursor = name;
-      const t = this.tracked.get(name)!;
-      const f = t.folded!;
+      const t = this.tracked.get(name);
+      const f = t?.folded;
+      if (t === undefined || f == null) continue;
       let fd = -1;
       try {
         fd = openSync(join(this.path, name), PROBE_FLAGS);
