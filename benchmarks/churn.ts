@@ -1,6 +1,6 @@
 /**
  * Churn: worker recycling leaves the files of exited processes behind (Python never deletes
- * counter and histogram files; FORMAT.md §5.1 item 4). Starting from the large Python directory,
+ * counter and histogram files; docs/FORMAT.md §5.1 item 4). Starting from the large Python directory,
  * add ~10,000 such files carrying series the live processes already have, and compare the
  * daemon's scrapes before and after (and Python's own reader, for scale).
  *

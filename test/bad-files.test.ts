@@ -50,7 +50,7 @@ function edited(entries: readonly DbEntry[], edit: (bytes: Uint8Array, view: Dat
 }
 
 /**
- * A file whose entries walk validly with both strides, ending exactly at `used` (FORMAT.md §3.1):
+ * A file whose entries walk validly with both strides, ending exactly at `used` (docs/FORMAT.md §3.1):
  * the first entry's timestamp slot starts a stride-8 entry whose key swallows the second
  * stride-16 entry and ends inside its value, so both walks meet at the same end.
  */

@@ -1,5 +1,5 @@
 /**
- * src/format/: the byte layout of `.db` files (FORMAT.md §2–§3), slot-width detection (§3.1),
+ * src/format/: the byte layout of `.db` files (docs/FORMAT.md §2–§3), slot-width detection (§3.1),
  * the strict JSON parser and key decoding (§4), and file names (§1). Checked against bytes built
  * from the spec (test/helpers/db-bytes.ts) and against the real Python/Ruby fixture files.
  */
@@ -44,7 +44,7 @@ function formatErrorOf(fn: () => unknown, reason: FormatErrorReason, offset?: nu
   return err;
 }
 
-// Keys as the writers produce them (FORMAT.md §3.2, §4).
+// Keys as the writers produce them (docs/FORMAT.md §3.2, §4).
 const PY_JOBS = '["jobs_processed", "jobs_processed_total", {}, "Jobs processed (no labels)."]'; // n = 77
 const PY_GET = '["requests", "requests_total", {"code": "200", "method": "GET"}, "Total requests handled."]'; // n = 91
 const PY_POST = '["requests", "requests_total", {"code": "500", "method": "POST"}, "Total requests handled."]'; // n = 92

@@ -1,5 +1,5 @@
 /**
- * The writer's files are byte-identical to the real libraries' (FORMAT.md §2–§4): worker
+ * The writer's files are byte-identical to the real libraries' (docs/FORMAT.md §2–§4, §7): worker
  * processes repeat, call for call, what the fixture generators did with Python 0.16 (layout
  * `python-legacy`), Python ≥ 0.18 (`python`) and the Ruby gem (`ruby`), under the same process
  * ids, and every fixture `.db` file must come out with the same bytes — header, key bytes,

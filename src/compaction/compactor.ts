@@ -9,7 +9,7 @@
  *   4. delete the absorbed files, fsync the directory
  *
  * A crash before 3 leaves the old state (plus a temp file, removed next time); after 3 the
- * manifest makes every reader of ours ignore the absorbed files still present (FORMAT: bytes
+ * manifest makes every reader of ours ignore the absorbed files still present (docs/FORMAT.md §2, §9: bytes
  * past `used` are read by no library), and the next run deletes them. Gauges in live* modes of a
  * dead writer count for nothing and are just deleted; gauges in `all` mode are per process and are
  * never compacted. The only code that writes to the metrics directory.

@@ -1,6 +1,6 @@
 /**
  * Compaction archives: ordinary `.db` files (any reader sums them like another process's file)
- * whose bytes past `used` — which every reader ignores (FORMAT.md §2) — record the files the
+ * whose bytes past `used` — which every reader ignores (docs/FORMAT.md §2, §9) — record the files the
  * archive absorbed, so that a crash between writing the archive and deleting those files never
  * counts them twice:
  *

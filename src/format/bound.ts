@@ -1,5 +1,5 @@
 /**
- * How each library writes a histogram bound into the `le` label of its keys (FORMAT.md §4), so
+ * How each library writes a histogram bound into the `le` label of its keys (docs/FORMAT.md §4), so
  * the writer's keys are byte-identical to the library's for the same bucket.
  */
 

@@ -1,5 +1,5 @@
 /**
- * What a `.db` file name says (FORMAT.md §1): metric type, gauge mode and process id.
+ * What a `.db` file name says (docs/FORMAT.md §1): metric type, gauge mode and process id.
  *
  *   Python  counter_<id>.db  histogram_<id>.db  summary_<id>.db  gauge_<mode>_<id>.db
  *   Ruby    <prefix>_<id>-<n>.db   (prefix as above; `-<n>` picks between live processes sharing an id)

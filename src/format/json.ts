@@ -1,7 +1,7 @@
 /**
  * A strict JSON parser for entry keys that keeps number tokens as their source text: Ruby label
  * values may be JSON numbers (`403`, `-1.0e-07`) and must be exported with the text the
- * application wrote (FORMAT.md §4.2), which JSON.parse would normalise (`-1e-7`).
+ * application wrote (docs/FORMAT.md §4.2), which JSON.parse would normalise (`-1e-7`).
  */
 
 export type JsonValue = string | JsonNumber | boolean | null | JsonValue[] | JsonObject;

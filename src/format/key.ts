@@ -1,5 +1,5 @@
 /**
- * Entry keys (FORMAT.md §4): the JSON text that names a sample inside a `.db` file.
+ * Entry keys (docs/FORMAT.md §4): the JSON text that names a sample inside a `.db` file.
  *
  *   Python ≥ 0.16  ["metric", "sample", {"label": "value", ...}, "help"]
  *   Python ≤ 0.15  ["metric", "sample", {"label": "value", ...}]
@@ -121,7 +121,7 @@ function preview(text: string): string {
 /**
  * Python's key bytes (`mmap_dict.py mmap_key`): `json.dumps([metric, sample, labels, help],
  * sort_keys=True)` with CPython's defaults, separators `", "` and `": "`, ensure_ascii
- * (FORMAT.md §4.1). `labels` must be sorted by name.
+ * (docs/FORMAT.md §4.1). `labels` must be sorted by name.
  */
 export function encodePythonKey(metric: string, sample: string, labels: readonly Label[], help: string): string {
   let dict = '{';
@@ -135,7 +135,7 @@ export function encodePythonKey(metric: string, sample: string, labels: readonly
 
 /**
  * The Ruby gem's key bytes (`mmaped_value.rb rebuild_key`): compact JSON of
- * `[metric, sample, names, values]`, non-ASCII raw (FORMAT.md §4.2). `labels` sorted by name.
+ * `[metric, sample, names, values]`, non-ASCII raw (docs/FORMAT.md §4.2). `labels` sorted by name.
  */
 export function encodeRubyKey(metric: string, sample: string, labels: readonly Label[]): string {
   const names = labels.map((l) => rubyJsonString(l[0])).join(',');

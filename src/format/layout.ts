@@ -1,5 +1,5 @@
 /**
- * Byte layout of a multiprocess `.db` file (FORMAT.md §2–§3). Pure functions over bytes; no I/O.
+ * Byte layout of a multiprocess `.db` file (docs/FORMAT.md §2–§3). Pure functions over bytes; no I/O.
  *
  *   offset 0  int32 used (bytes in use, from offset 0; 0 means "no entries")
  *   offset 8  entries: uint32 n | n bytes UTF-8 JSON key | 1..8 spaces | float64 value [| float64 ts]
@@ -13,7 +13,7 @@ export type SlotWidth = 8 | 16;
 /** Python's initial file size (`_INITIAL_MMAP_SIZE`, since v0.16.0). */
 export const PYTHON_INITIAL_SIZE = 1 << 16;
 
-/** Padding after the key: never 0, 1..8 spaces so the value is 8-byte aligned (FORMAT.md §3). */
+/** Padding after the key: never 0, 1..8 spaces so the value is 8-byte aligned (docs/FORMAT.md §3). */
 export function paddingLength(keyLength: number): number {
   return 8 - ((4 + keyLength) % 8);
 }
@@ -98,7 +98,7 @@ export function entryBounds(bytes: Uint8Array, view: DataView, pos: number, used
 }
 
 /**
- * Decide the slot width of a file from its entries (FORMAT.md §3.1): walk with stride 8 and 16;
+ * Decide the slot width of a file from its entries (docs/FORMAT.md §3.1): walk with stride 8 and 16;
  * a walk is valid iff every entry is well-formed, its key looks like a JSON list, and it ends
  * exactly at `used`. Exactly one must be valid. Returns null when there are no entries yet.
  */

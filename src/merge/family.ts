@@ -1,5 +1,5 @@
 /**
- * A merged metric family: its series, and their output order (FORMAT.md §5 rules for histograms).
+ * A merged metric family: its series, and their output order (docs/FORMAT.md §5.4 histogram rules, §5.5 order).
  */
 import type { MetricFamily, MetricType } from './model.js';
 import { Series, type SeriesRole, type Op } from './series.js';

@@ -1,5 +1,5 @@
 /**
- * Entries → metric families, by the rules of the dialect that wrote each file (FORMAT.md §5).
+ * Entries → metric families, by the rules of the dialect that wrote each file (docs/FORMAT.md §5.4).
  *
  * Each entry is bound once to the series it contributes to; a scrape then only folds values:
  * `series.fold(values[valueIndex[i]])` per entry, no key parsing, no allocation in steady state.

@@ -3,7 +3,7 @@
  */
 import type { Label, Sample } from './model.js';
 
-/** How an entry's value folds into its series (FORMAT.md §5). */
+/** How an entry's value folds into its series (docs/FORMAT.md §5.4). */
 export const enum Op {
   /** counters, summaries, histogram `_sum`, Ruby cumulative buckets/`_count`, gauge sum/livesum */
   Sum,

@@ -1,7 +1,7 @@
 /**
  * One `.db` file: an incremental index of its entries plus a live view of its values.
  *
- * Entries never move (FORMAT.md §6: append-only, `used` is stored after the entry), so each entry
+ * Entries never move (docs/FORMAT.md §6: append-only, `used` is stored after the entry), so each entry
  * is parsed once; a refresh parses only the bytes between the last seen `used` and the current
  * one, and a scrape reads values in place through `values[valueIndex[i]]`.
  */
@@ -127,7 +127,7 @@ export class MappedFile {
     return processIdOf(this.name, this.lockingName);
   }
 
-  /** Named the Ruby way (`-<n>.db`): its writer holds a lock while it lives (FORMAT.md §1.2). */
+  /** Named the Ruby way (`-<n>.db`): its writer holds a lock while it lives (docs/FORMAT.md §1.2, §1.3). */
   get lockingName(): boolean {
     return this.name.instance !== undefined && (this.shape === 'ruby' || this.shape === null);
   }

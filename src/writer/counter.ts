@@ -16,7 +16,7 @@ export class CounterChild {
   }
 }
 
-/** A counter: Python keys (`name`, `name_total`) or Ruby keys (`name`, `name`), FORMAT.md §4. */
+/** A counter: Python keys (`name`, `name_total`) or Ruby keys (`name`, `name`), docs/FORMAT.md §4. */
 export class Counter extends Metric<CounterChild> {
   constructor(config: MetricConfiguration) {
     super(config);

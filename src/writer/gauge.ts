@@ -4,7 +4,7 @@ import { Metric, splitArgs, type LabelValues, type MetricConfiguration } from '.
 import type { MetricFile } from './metric-file.js';
 import type { Layout, WriterSettings } from './settings.js';
 
-/** The gauge modes each library's reader knows (FORMAT.md §1, §5). */
+/** The gauge modes each library's reader knows (docs/FORMAT.md §1, §5, §7). */
 const MODES: Record<Layout, readonly GaugeMode[]> = {
   python: ['all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum', 'mostrecent', 'livemostrecent'],
   'python-legacy': ['all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum'],
@@ -20,7 +20,7 @@ export class GaugeChild {
   constructor(
     private readonly file: MetricFile,
     private readonly at: number,
-    /** mostrecent modes in the python layout: every set() stores its time (FORMAT.md §3). */
+    /** mostrecent modes in the python layout: every set() stores its time (docs/FORMAT.md §3). */
     private readonly timestamped: boolean,
   ) {}
 

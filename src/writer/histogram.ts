@@ -19,7 +19,7 @@ export class HistogramChild {
     /** Value index per bound (the last bound is +Inf). */
     private readonly buckets: Int32Array,
     private readonly sum: number,
-    /** Ruby stores `_count` and cumulative buckets; Python neither (FORMAT.md §4). */
+    /** Ruby stores `_count` and cumulative buckets; Python neither (docs/FORMAT.md §4). */
     private readonly count: number,
     private readonly cumulative: boolean,
   ) {}

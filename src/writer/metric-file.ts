@@ -1,7 +1,7 @@
 /**
  * One `.db` file this process writes: created or continued, held with an exclusive flock while
  * the process lives, grown by doubling, entries appended (entry first, then `used`), values
- * stored in place through a writable shared mapping (FORMAT.md §2, §3, §6).
+ * stored in place through a writable shared mapping (docs/FORMAT.md §2, §3, §6, §7).
  */
 import { closeSync, constants, ftruncateSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
@@ -118,7 +118,7 @@ export class MetricFile {
     const n = k.length;
     const size = entrySize(n, this.slot);
     let capacity = this.capacity;
-    // Python grows while used + entry > capacity; Ruby keeps one spare byte (FORMAT.md §2).
+    // Python grows while used + entry > capacity; Ruby keeps one spare byte (docs/FORMAT.md §2, §7).
     if (this.layout === 'ruby') while (capacity <= this.used + size) capacity *= 2;
     else while (this.used + size > capacity) capacity *= 2;
     if (capacity !== this.capacity) this.resize(capacity);

@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 
-/** File layout, i.e. which library's reader must accept the files (FORMAT.md §3, §4). */
+/** File layout, i.e. which library's reader must accept the files (docs/FORMAT.md §7). */
 export type Layout = 'python' | 'python-legacy' | 'ruby';
 
 export interface WriterOptions {

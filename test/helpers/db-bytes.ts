@@ -1,5 +1,5 @@
 /**
- * Builds the bytes of a multiprocess `.db` file exactly as FORMAT.md §2–§3 describes, for tests
+ * Builds the bytes of a multiprocess `.db` file exactly as docs/FORMAT.md §2–§3 describes, for tests
  * that need a file the reference writers never produced (or want one without Python/Ruby).
  *
  *   offset 0  int32 LE  used     bytes in use counted from offset 0 (8 for a file without entries)
@@ -13,7 +13,7 @@
  *   then zero bytes up to `size` (real files are 4 KiB·2^k for Ruby, 64 KiB·2^k for Python).
  *
  * The key is not validated: pass any text (including invalid JSON) to build corrupt files.
- * Little-endian is what every realistic writer produces (FORMAT.md §2).
+ * Little-endian is what every realistic writer produces (docs/FORMAT.md §2).
  */
 
 export interface DbEntry {
@@ -55,7 +55,7 @@ export interface DbLayout {
 
 const utf8 = new TextEncoder();
 
-/** FORMAT.md §3: 1..8 spaces so that the value is 8-byte aligned. */
+/** docs/FORMAT.md §3: 1..8 spaces so that the value is 8-byte aligned. */
 function padding(keyLength: number): number {
   return 8 - ((4 + keyLength) % 8);
 }
