@@ -44,7 +44,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
-  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0 });
+  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
     scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));

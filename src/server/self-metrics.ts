@@ -37,8 +37,11 @@ export class SelfMetrics {
   readonly scrapesRejected: Counter;
   private readonly reloadOk: Gauge;
 
-  /** `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded. */
-  constructor(info: { version: string; native: boolean; faults?: () => number }) {
+  /**
+   * `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded;
+   * `logWriteErrors`: log lines the log file could not take (they went to stderr).
+   */
+  constructor(info: { version: string; native: boolean; faults?: () => number; logWriteErrors?: () => number }) {
     const registers = [this.registry];
     this.scrapeDuration = new Histogram({
       name: `${SELF_PREFIX}scrape_duration_seconds`,
@@ -109,6 +112,16 @@ export class SelfMetrics {
       collect() {
         this.reset();
         this.inc(faults());
+      },
+    });
+    const logWriteErrors = info.logWriteErrors ?? (() => 0);
+    new Counter({
+      name: `${SELF_PREFIX}log_write_errors_total`,
+      help: 'Log lines that could not be written to --log.file (the file is then given up: logs go to stderr).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(logWriteErrors());
       },
     });
     new Gauge({
