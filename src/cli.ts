@@ -47,6 +47,9 @@ async function serveCommand(flags: Flags): Promise<void> {
   let reload: ((reason: string) => void) | undefined;
   let hupPending = false;
   process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
+  // SIGUSR1 would open Node's inspector (unauthenticated code execution on 127.0.0.1:9229):
+  // a listener keeps Node from doing so; production daemons have no debugger.
+  process.on('SIGUSR1', () => process.stderr.write('multiproc-exporter: SIGUSR1 ignored (no inspector in the daemon)\n'));
   let daemon;
   let config;
   try {
