@@ -9,6 +9,7 @@ import { ConfigError, type Config, type ListenAddress } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadNative, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
+import { directoryFilesystem } from './reader/filesystem.js';
 import { Compactor, type CrashPoint } from './compaction/compactor.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
@@ -52,8 +53,10 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const scrape = new ScrapeService(collector, self, logger, (readable) => {
     if (!readable) return watch.pause();
     const inode = collector.directory.inode;
-    if (inode !== lastInode) watch.restart(); // first scan, or the directory was recreated
-    else watch.ensure();
+    if (inode !== lastInode) {
+      watch.restart(); // first scan, or the directory was recreated
+      checkFilesystem(config.dir, self, logger);
+    } else watch.ensure();
     lastInode = inode;
   });
 
@@ -208,6 +211,18 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
   const timer = setInterval(run, config.compactionInterval * 1000);
   timer.unref();
   return timer;
+}
+
+/** Warn when the directory is not on tmpfs/ramfs: every mmap writer then pays page write-back faults. */
+function checkFilesystem(dir: string, self: SelfMetrics, logger: Logger): void {
+  const fs = directoryFilesystem(dir);
+  self.observeFilesystem(fs === null ? null : fs.inMemory);
+  if (fs !== null && !fs.inMemory) {
+    logger.warn(
+      { dir, filesystem: fs.name },
+      `metrics directory is on ${fs.name}, not tmpfs: the kernel writes the workers' mapped pages back to disk and write-protects them, costing every writer page faults; put it on tmpfs (Kubernetes emptyDir with medium: Memory, /dev/shm or /run)`,
+    );
+  }
 }
 
 function loadWeb(config: Config): WebConfig {

@@ -30,6 +30,7 @@ export class SelfMetrics {
   private readonly series: Gauge;
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
+  private readonly directoryTmpfs: Gauge;
   private readonly writerFiles: Gauge;
   readonly scrapeErrors: Counter;
   private readonly compactions: Counter;
@@ -79,6 +80,11 @@ export class SelfMetrics {
     this.directoryReadable = new Gauge({
       name: `${SELF_PREFIX}directory_readable`,
       help: '1 if the last scan could read the metrics directory, else 0.',
+      registers,
+    });
+    this.directoryTmpfs = new Gauge({
+      name: `${SELF_PREFIX}directory_tmpfs`,
+      help: 'Whether the metrics directory is on tmpfs or ramfs (1), where writers pay no page write-back, or on another filesystem (0).',
       registers,
     });
     this.scrapeErrors = new Counter({
@@ -170,6 +176,12 @@ export class SelfMetrics {
   /** A merge problem reported (and logged) for the first time. */
   problemReported(): void {
     this.skippedTotal.inc({ reason: 'type_conflict' });
+  }
+
+  /** The metrics directory's filesystem, when it could be told (checked at start and when the directory is recreated). */
+  observeFilesystem(inMemory: boolean | null): void {
+    this.directoryTmpfs.reset();
+    if (inMemory !== null) this.directoryTmpfs.set(inMemory ? 1 : 0);
   }
 
   webConfigReloaded(ok: boolean): void {
