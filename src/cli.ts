@@ -6,6 +6,7 @@ import { Collector } from './collector.js';
 import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './config.js';
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
+import { runCommand } from './run-command.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
@@ -41,15 +42,21 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
 const EXIT_DEADLINE_MS = 9_500;
 
+/**
+ * SIGUSR1 would open Node's inspector (unauthenticated code execution on 127.0.0.1:9229): a
+ * listener keeps Node from doing so; production daemons have no debugger.
+ */
+function ignoreInspectorSignal(): void {
+  process.on('SIGUSR1', () => process.stderr.write('multiproc-exporter: SIGUSR1 ignored (no inspector in the daemon)\n'));
+}
+
 async function serveCommand(flags: Flags): Promise<void> {
   // SIGHUP re-reads the web config. Handled from the start: its default action would kill the
   // daemon, and one sent right after the start line (before startDaemon returns) is kept for then.
   let reload: ((reason: string) => void) | undefined;
   let hupPending = false;
   process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
-  // SIGUSR1 would open Node's inspector (unauthenticated code execution on 127.0.0.1:9229):
-  // a listener keeps Node from doing so; production daemons have no debugger.
-  process.on('SIGUSR1', () => process.stderr.write('multiproc-exporter: SIGUSR1 ignored (no inspector in the daemon)\n'));
+  ignoreInspectorSignal();
   let daemon;
   let config;
   try {
@@ -114,6 +121,31 @@ export function buildProgram(): Command {
     serve.addOption(option);
   }
   serve.action((flags: Flags) => serveCommand(flags));
+
+  const run = program
+    .command('run')
+    .description(
+      'run COMMAND with a metrics directory and the daemon serving it: the directory (--dir, the env var, or a new one on tmpfs) is created or emptied of stale .db files, exported to COMMAND as PROMETHEUS_MULTIPROC_DIR and prometheus_multiproc_dir; SIGTERM/SIGINT/SIGHUP are forwarded to COMMAND; exits with its status after stopping the daemon. Put -- before COMMAND.',
+    )
+    .argument('<command...>', 'the application and its arguments, after --');
+  for (const o of OPTIONS) {
+    const option = new Option(o.flag, o.key === 'dir' ? 'metrics directory to create or empty of stale .db files [env: PROMETHEUS_MULTIPROC_DIR, prometheus_multiproc_dir, GME_MMAP_METRICS_DIR] [default: a new directory on tmpfs, removed at exit]' : optionHelp(o));
+    if (o.key === 'label') option.argParser(collect);
+    run.addOption(option);
+  }
+  run.action(async (command: string[], flags: Flags) => {
+    ignoreInspectorSignal();
+    try {
+      process.exitCode = await runCommand(flags, command, process.env);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`multiproc-exporter: ${e.message}\n`);
+        process.exit(EXIT_USAGE);
+      }
+      throw e;
+    }
+    process.exit();
+  });
 
   program
     .command('demo')
