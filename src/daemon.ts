@@ -11,6 +11,7 @@ import { loadNative, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
 import { directoryFilesystem } from './reader/filesystem.js';
 import { Compactor, type CrashPoint } from './compaction/compactor.js';
+import { GracefulClose } from './server/graceful-close.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
@@ -60,6 +61,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     lastInode = inode;
   });
 
+  let stopping: Promise<void> | null = null;
   const settings = new WebSettings(web);
   const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
   const common = {
@@ -73,19 +75,23 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     readinessMinWorkers: config.readinessMinWorkers,
     readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
     liveness: config.liveness,
+    shuttingDown: () => stopping !== null,
   };
   const servers: Server[] = [];
+  const closers: GracefulClose[] = [];
   const addresses: string[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
     const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
     settings.attach(main);
     servers.push(main);
+    closers.push(new GracefulClose(main));
     addresses.push(await listen(main, config.listen, '--web.listen-address'));
     if (config.healthListen !== undefined) {
       // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
       const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
       servers.push(health);
+      closers.push(new GracefulClose(health));
       addresses.push(await listen(health, config.healthListen, '--web.health-address'));
     }
   } catch (e) {
@@ -126,24 +132,15 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   probe.unref();
   const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
 
-  let stopping: Promise<void> | null = null;
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, 'shutting down: no new connections, finishing in-flight scrapes');
-      const force = setTimeout(() => {
-        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'in-flight requests did not finish in time: closing their connections');
-        for (const s of servers) s.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeIdleConnections();
-            }),
-        ),
-      );
-      clearTimeout(force);
+      // A separate health listener keeps answering (/readiness: 503 shutting down) until the
+      // metrics listener's responses are done; then it closes too.
+      const [metrics, ...health] = closers;
+      const closed = [await metrics!.close(SHUTDOWN_GRACE_MS), ...(await Promise.all(health.map((c) => c.close(500))))];
+      const cut = closed.reduce((n, c) => n + c.cut, 0);
+      if (cut > 0) logger.warn({ graceMs: SHUTDOWN_GRACE_MS, connections: cut }, 'in-flight requests did not finish in time: their connections were closed');
       clearInterval(probe);
       if (compaction !== null) clearInterval(compaction);
       watch.close();
