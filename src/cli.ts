@@ -9,6 +9,7 @@ import { runDemo } from './demo/demo.js';
 import { runCommand } from './run-command.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
+import { ExpositionGate } from './exposition/gate.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
 import { tellSupervisor } from './supervisor/protocol.js';
@@ -36,7 +37,10 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
   }
   for (const s of collection.skipped) process.stderr.write(`skipped [${s.reason}] ${s.message}\n`);
   for (const p of collection.problems) process.stderr.write(`partly skipped: ${opts.dir}/${p.fileName}: ${p.message}\n`);
-  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(collection.families) : renderText(collection.families));
+  const gate = new ExpositionGate();
+  const families = gate.admit(collection.families);
+  for (const r of gate.rejections) process.stderr.write(`left out [${r.reason}] ${r.message}\n`);
+  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families));
 }
 
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */

@@ -1,15 +1,18 @@
 /**
  * The exporter's own metrics (prom-client, its own registry), appended to every /metrics
- * response. Every name starts with `multiproc_exporter_`, so none collides with merged metrics.
+ * response. Every name starts with `multiproc_exporter_`, a namespace the exposition gate closes
+ * to merged families, so none collides with merged metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Collection } from '../collector.js';
 import type { CompactionResult } from '../compaction/compactor.js';
 import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { dialectOf } from '../reader/mapped-file.js';
+import type { Rejection } from '../exposition/gate.js';
+import { SELF_PREFIX } from '../format/reserved.js';
 import { formatValue } from '../exposition/number.js';
 
-export const SELF_PREFIX = 'multiproc_exporter_';
+export { SELF_PREFIX };
 
 /**
  * prom-client's process and Node.js metrics (CPU, memory, open fds, event-loop lag, GC) cost
@@ -32,6 +35,7 @@ export class SelfMetrics {
   private readonly directoryReadable: Gauge;
   private readonly directoryTmpfs: Gauge;
   private readonly writerFiles: Gauge;
+  private readonly rejected: Gauge;
   readonly scrapeErrors: Counter;
   private readonly compactions: Counter;
   private readonly compactedFiles: Counter;
@@ -75,6 +79,12 @@ export class SelfMetrics {
       name: `${SELF_PREFIX}writer_files`,
       help: "Files by their writer's state: live (seen alive), unknown (cannot tell; served as live), dead (folded, no longer read).",
       labelNames: ['state'],
+      registers,
+    });
+    this.rejected = new Gauge({
+      name: `${SELF_PREFIX}exposition_rejected`,
+      help: 'Merged families and series left out of the last scrape because Prometheus or a strict parser would reject them, by reason (each is logged once).',
+      labelNames: ['reason'],
       registers,
     });
     this.directoryReadable = new Gauge({
@@ -165,6 +175,12 @@ export class SelfMetrics {
     this.writerFiles.set({ state: 'live' }, live);
     this.writerFiles.set({ state: 'unknown' }, collection.files.length - live);
     this.writerFiles.set({ state: 'dead' }, collection.folded);
+  }
+
+  /** What the exposition gate left out of this scrape. */
+  observeRejections(rejections: readonly Rejection[]): void {
+    this.rejected.reset();
+    for (const r of rejections) this.rejected.inc({ reason: r.reason });
   }
 
   observeCompaction(r: CompactionResult): void {
