@@ -6,8 +6,10 @@ import { Collector } from './collector.js';
 import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './config.js';
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
+import { runCommand } from './run-command.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
+import { ExpositionGate } from './exposition/gate.js';
 import { renderOpenMetrics, renderText } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
 import { tellSupervisor } from './supervisor/protocol.js';
@@ -35,11 +37,22 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
   }
   for (const s of collection.skipped) process.stderr.write(`skipped [${s.reason}] ${s.message}\n`);
   for (const p of collection.problems) process.stderr.write(`partly skipped: ${opts.dir}/${p.fileName}: ${p.message}\n`);
-  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(collection.families) : renderText(collection.families));
+  const gate = new ExpositionGate();
+  const families = gate.admit(collection.families);
+  for (const r of gate.rejections) process.stderr.write(`left out [${r.reason}] ${r.message}\n`);
+  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families));
 }
 
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
 const EXIT_DEADLINE_MS = 9_500;
+
+/**
+ * SIGUSR1 would open Node's inspector (unauthenticated code execution on 127.0.0.1:9229): a
+ * listener keeps Node from doing so; production daemons have no debugger.
+ */
+function ignoreInspectorSignal(): void {
+  process.on('SIGUSR1', () => process.stderr.write('multiproc-exporter: SIGUSR1 ignored (no inspector in the daemon)\n'));
+}
 
 async function serveCommand(flags: Flags): Promise<void> {
   // SIGHUP re-reads the web config. Handled from the start: its default action would kill the
@@ -47,6 +60,7 @@ async function serveCommand(flags: Flags): Promise<void> {
   let reload: ((reason: string) => void) | undefined;
   let hupPending = false;
   process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
+  ignoreInspectorSignal();
   let daemon;
   let config;
   try {
@@ -111,6 +125,31 @@ export function buildProgram(): Command {
     serve.addOption(option);
   }
   serve.action((flags: Flags) => serveCommand(flags));
+
+  const run = program
+    .command('run')
+    .description(
+      'run COMMAND with a metrics directory and the daemon serving it: the directory (--dir, the env var, or a new one on tmpfs) is created or emptied of stale .db files, exported to COMMAND as PROMETHEUS_MULTIPROC_DIR and prometheus_multiproc_dir; SIGTERM/SIGINT/SIGHUP are forwarded to COMMAND; exits with its status after stopping the daemon. Put -- before COMMAND.',
+    )
+    .argument('<command...>', 'the application and its arguments, after --');
+  for (const o of OPTIONS) {
+    const option = new Option(o.flag, o.key === 'dir' ? 'metrics directory to create or empty of stale .db files [env: PROMETHEUS_MULTIPROC_DIR, prometheus_multiproc_dir, GME_MMAP_METRICS_DIR] [default: a new directory on tmpfs, removed at exit]' : optionHelp(o));
+    if (o.key === 'label') option.argParser(collect);
+    run.addOption(option);
+  }
+  run.action(async (command: string[], flags: Flags) => {
+    ignoreInspectorSignal();
+    try {
+      process.exitCode = await runCommand(flags, command, process.env);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`multiproc-exporter: ${e.message}\n`);
+        process.exit(EXIT_USAGE);
+      }
+      throw e;
+    }
+    process.exit();
+  });
 
   program
     .command('demo')

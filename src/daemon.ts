@@ -9,7 +9,9 @@ import { ConfigError, type Config, type ListenAddress } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadNative, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
+import { directoryFilesystem } from './reader/filesystem.js';
 import { Compactor, type CrashPoint } from './compaction/compactor.js';
+import { GracefulClose } from './server/graceful-close.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
@@ -44,7 +46,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
-  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0 });
+  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
     scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
@@ -52,11 +54,14 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const scrape = new ScrapeService(collector, self, logger, (readable) => {
     if (!readable) return watch.pause();
     const inode = collector.directory.inode;
-    if (inode !== lastInode) watch.restart(); // first scan, or the directory was recreated
-    else watch.ensure();
+    if (inode !== lastInode) {
+      watch.restart(); // first scan, or the directory was recreated
+      checkFilesystem(config.dir, self, logger);
+    } else watch.ensure();
     lastInode = inode;
   });
 
+  let stopping: Promise<void> | null = null;
   const settings = new WebSettings(web);
   const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
   const common = {
@@ -70,19 +75,23 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     readinessMinWorkers: config.readinessMinWorkers,
     readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
     liveness: config.liveness,
+    shuttingDown: () => stopping !== null,
   };
   const servers: Server[] = [];
+  const closers: GracefulClose[] = [];
   const addresses: string[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
     const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
     settings.attach(main);
     servers.push(main);
+    closers.push(new GracefulClose(main));
     addresses.push(await listen(main, config.listen, '--web.listen-address'));
     if (config.healthListen !== undefined) {
       // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
       const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
       servers.push(health);
+      closers.push(new GracefulClose(health));
       addresses.push(await listen(health, config.healthListen, '--web.health-address'));
     }
   } catch (e) {
@@ -123,24 +132,15 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   probe.unref();
   const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
 
-  let stopping: Promise<void> | null = null;
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, 'shutting down: no new connections, finishing in-flight scrapes');
-      const force = setTimeout(() => {
-        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'in-flight requests did not finish in time: closing their connections');
-        for (const s of servers) s.closeAllConnections();
-      }, SHUTDOWN_GRACE_MS);
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeIdleConnections();
-            }),
-        ),
-      );
-      clearTimeout(force);
+      // A separate health listener keeps answering (/readiness: 503 shutting down) until the
+      // metrics listener's responses are done; then it closes too.
+      const [metrics, ...health] = closers;
+      const closed = [await metrics!.close(SHUTDOWN_GRACE_MS), ...(await Promise.all(health.map((c) => c.close(500))))];
+      const cut = closed.reduce((n, c) => n + c.cut, 0);
+      if (cut > 0) logger.warn({ graceMs: SHUTDOWN_GRACE_MS, connections: cut }, 'in-flight requests did not finish in time: their connections were closed');
       clearInterval(probe);
       if (compaction !== null) clearInterval(compaction);
       watch.close();
@@ -208,6 +208,18 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
   const timer = setInterval(run, config.compactionInterval * 1000);
   timer.unref();
   return timer;
+}
+
+/** Warn when the directory is not on tmpfs/ramfs: every mmap writer then pays page write-back faults. */
+function checkFilesystem(dir: string, self: SelfMetrics, logger: Logger): void {
+  const fs = directoryFilesystem(dir);
+  self.observeFilesystem(fs === null ? null : fs.inMemory);
+  if (fs !== null && !fs.inMemory) {
+    logger.warn(
+      { dir, filesystem: fs.name },
+      `metrics directory is on ${fs.name}, not tmpfs: the kernel writes the workers' mapped pages back to disk and write-protects them, costing every writer page faults; put it on tmpfs (Kubernetes emptyDir with medium: Memory, /dev/shm or /run)`,
+    );
+  }
 }
 
 function loadWeb(config: Config): WebConfig {

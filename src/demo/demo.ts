@@ -10,14 +10,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../config.js';
 import { startDaemon } from '../daemon.js';
+import { directoryFilesystem } from '../reader/filesystem.js';
 
 export interface DemoOptions {
   readonly listen: string;
   readonly workers: number;
 }
 
+/** /dev/shm when it is tmpfs (where metrics directories belong: no page write-back), else the temp dir. */
+function demoParent(): string {
+  return directoryFilesystem('/dev/shm')?.inMemory === true ? '/dev/shm' : tmpdir();
+}
+
 export async function runDemo(o: DemoOptions): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'multiproc-exporter-demo-'));
+  const dir = mkdtempSync(join(demoParent(), 'multiproc-exporter-demo-'));
   const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
   const workers: ChildProcess[] = [];
   for (let i = 0; i < o.workers; i++) {
@@ -37,8 +43,11 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    // The directory is removed once no worker can create a file in it any more (bounded wait).
+    const exited = workers.map((w) => (w.exitCode !== null || w.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => w.once('exit', () => r()))));
     for (const w of workers) w.kill('SIGTERM');
-    void daemon.stop('demo stopped').finally(() => {
+    const bounded = Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5_000))]);
+    void Promise.all([bounded, daemon.stop('demo stopped')]).finally(() => {
       rmSync(dir, { recursive: true, force: true });
       process.exit(0);
     });

@@ -34,6 +34,8 @@ export interface RouteOptions {
   readonly readinessMinWorkers: number;
   readonly readinessMaxHeartbeatAge: number;
   readonly liveness: string;
+  /** True once SIGTERM/SIGINT has begun the shutdown: /readiness answers 503. */
+  readonly shuttingDown?: () => boolean;
 }
 
 export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -108,6 +110,10 @@ async function serveMetrics(o: RouteOptions, req: IncomingMessage, res: ServerRe
 
 async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<void> {
   // A scan per check (shared with any scrape in flight): cheap, and never reports a stale state.
+  if (o.shuttingDown?.() === true) {
+    sendJson(res, 503, { status: 'not ready', dir: o.dir, reason: 'shutting down' });
+    return;
+  }
   const status = await o.scrape.refresh();
   const workers = o.readinessMinWorkers > 0 ? health(o) : null;
   const reason = status.ready ? (workers?.notReadyReason ?? null) : status.reason;

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback, constants as zlib } from 'node:zlib';
 import type { Collection, Collector } from '../collector.js';
 import { CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, renderOpenMetrics, renderText } from '../exposition/index.js';
+import { ExpositionGate, type Rejection } from '../exposition/gate.js';
 import type { MetricFamily } from '../merge/model.js';
 import { DirectoryError, type FileStatus } from '../reader/directory.js';
 import type { Logger } from '../logger.js';
@@ -62,6 +63,9 @@ export class ScrapeService {
   private inflight: Promise<Snapshot> | null = null;
   private status: DirectoryStatus = { ready: false, reason: 'no scan yet' };
   private readonly reportedProblems = new Set<string>();
+  private readonly gate = new ExpositionGate();
+  /** Rejections already logged (each is logged once while it lasts). */
+  private reportedRejections = new Set<string>();
 
   constructor(
     private readonly collector: Collector,
@@ -104,7 +108,9 @@ export class ScrapeService {
     let merged: readonly MetricFamily[] = [];
     try {
       const collection = this.collector.collect();
-      merged = collection.families;
+      merged = this.gate.admit(collection.families);
+      this.self.observeRejections(this.gate.rejections);
+      this.reportRejections(this.gate.rejections);
       this.self.observe(collection, this.collector.seriesCount);
       this.report(collection);
       this.setStatus(true, null);
@@ -130,6 +136,19 @@ export class ScrapeService {
       this.logger.warn({ dir, reason }, 'metrics directory not readable: not ready (retried on every scrape and readiness check)');
     }
     this.afterScan(readable);
+  }
+
+  /** One log line per family or series the gate newly leaves out; again if it comes back after passing. */
+  private reportRejections(rejections: readonly Rejection[]): void {
+    const now = new Set<string>();
+    for (const r of rejections) {
+      const key = `${r.reason}\u0000${r.family}\u0000${r.series ?? ''}`;
+      now.add(key);
+      if (!this.reportedRejections.has(key) && now.size <= 1_000) {
+        this.logger.warn({ reason: r.reason, family: r.family, ...(r.series === undefined ? {} : { series: r.series }) }, `exposition: ${r.message}`);
+      }
+    }
+    this.reportedRejections = now;
   }
 
   /** One log line per newly skipped file or newly found merge problem, not one per scrape. */

@@ -1,15 +1,18 @@
 /**
  * The exporter's own metrics (prom-client, its own registry), appended to every /metrics
- * response. Every name starts with `multiproc_exporter_`, so none collides with merged metrics.
+ * response. Every name starts with `multiproc_exporter_`, a namespace the exposition gate closes
+ * to merged families, so none collides with merged metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Collection } from '../collector.js';
 import type { CompactionResult } from '../compaction/compactor.js';
 import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { dialectOf } from '../reader/mapped-file.js';
+import type { Rejection } from '../exposition/gate.js';
+import { SELF_PREFIX } from '../format/reserved.js';
 import { formatValue } from '../exposition/number.js';
 
-export const SELF_PREFIX = 'multiproc_exporter_';
+export { SELF_PREFIX };
 
 /**
  * prom-client's process and Node.js metrics (CPU, memory, open fds, event-loop lag, GC) cost
@@ -30,15 +33,20 @@ export class SelfMetrics {
   private readonly series: Gauge;
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
+  private readonly directoryTmpfs: Gauge;
   private readonly writerFiles: Gauge;
+  private readonly rejected: Gauge;
   readonly scrapeErrors: Counter;
   private readonly compactions: Counter;
   private readonly compactedFiles: Counter;
   readonly scrapesRejected: Counter;
   private readonly reloadOk: Gauge;
 
-  /** `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded. */
-  constructor(info: { version: string; native: boolean; faults?: () => number }) {
+  /**
+   * `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded;
+   * `logWriteErrors`: log lines the log file could not take (they went to stderr).
+   */
+  constructor(info: { version: string; native: boolean; faults?: () => number; logWriteErrors?: () => number }) {
     const registers = [this.registry];
     this.scrapeDuration = new Histogram({
       name: `${SELF_PREFIX}scrape_duration_seconds`,
@@ -73,9 +81,20 @@ export class SelfMetrics {
       labelNames: ['state'],
       registers,
     });
+    this.rejected = new Gauge({
+      name: `${SELF_PREFIX}exposition_rejected`,
+      help: 'Merged families and series left out of the last scrape because Prometheus or a strict parser would reject them, by reason (each is logged once).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.directoryReadable = new Gauge({
       name: `${SELF_PREFIX}directory_readable`,
       help: '1 if the last scan could read the metrics directory, else 0.',
+      registers,
+    });
+    this.directoryTmpfs = new Gauge({
+      name: `${SELF_PREFIX}directory_tmpfs`,
+      help: 'Whether the metrics directory is on tmpfs or ramfs (1), where writers pay no page write-back, or on another filesystem (0).',
       registers,
     });
     this.scrapeErrors = new Counter({
@@ -109,6 +128,16 @@ export class SelfMetrics {
       collect() {
         this.reset();
         this.inc(faults());
+      },
+    });
+    const logWriteErrors = info.logWriteErrors ?? (() => 0);
+    new Counter({
+      name: `${SELF_PREFIX}log_write_errors_total`,
+      help: 'Log lines that could not be written to --log.file (the file is then given up: logs go to stderr).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(logWriteErrors());
       },
     });
     new Gauge({
@@ -148,6 +177,12 @@ export class SelfMetrics {
     this.writerFiles.set({ state: 'dead' }, collection.folded);
   }
 
+  /** What the exposition gate left out of this scrape. */
+  observeRejections(rejections: readonly Rejection[]): void {
+    this.rejected.reset();
+    for (const r of rejections) this.rejected.inc({ reason: r.reason });
+  }
+
   observeCompaction(r: CompactionResult): void {
     this.compactions.inc();
     this.compactedFiles.inc({ how: 'absorbed' }, r.deleted.length);
@@ -157,6 +192,12 @@ export class SelfMetrics {
   /** A merge problem reported (and logged) for the first time. */
   problemReported(): void {
     this.skippedTotal.inc({ reason: 'type_conflict' });
+  }
+
+  /** The metrics directory's filesystem, when it could be told (checked at start and when the directory is recreated). */
+  observeFilesystem(inMemory: boolean | null): void {
+    this.directoryTmpfs.reset();
+    if (inMemory !== null) this.directoryTmpfs.set(inMemory ? 1 : 0);
   }
 
   webConfigReloaded(ok: boolean): void {
