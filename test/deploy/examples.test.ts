@@ -233,7 +233,7 @@ describe("the exporter's user decides whether a Python writer's death is seen", 
       expect(inFlight(otherBody)).toBe('in_flight 2');
 
       writer.child.kill('SIGKILL');
-      await until('the same-user daemon drops the dead livesum', async () => (inFlight(await metrics(same)) === undefined ? true : undefined));
+      await until('the same-user daemon drops the dead livesum', async () => (inFlight(await metrics(same)) === undefined ? true : undefined), 20_000);
       const afterDeath = await metrics(same);
       expect(afterDeath.split('\n').filter((l) => l.startsWith('jobs_total '))).toEqual(['jobs_total 3']);
       // Beyond the once-a-second walk over /proc: the other user still counts the dead writer's gauge.
