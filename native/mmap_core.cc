@@ -35,7 +35,7 @@ std::string FormatNumber(double d) {
 std::string CheckIndex(double d, double max) {
   if (std::isnan(d)) return "is NaN";
   if (std::isinf(d) || d != std::floor(d) || d < 0) return "is " + FormatNumber(d);
-  if (d > max) return "is " + FormatNumber(d) + ", more than " + FormatNumber(max);
+  if (!(d <= max)) return "is " + FormatNumber(d) + ", more than " + FormatNumber(max);
   return "";
 }
 
@@ -59,6 +59,8 @@ struct Guard {
 constexpr uintptr_t kClaimed = 1;
 Guard g_guards[kGuards];
 std::atomic<int> g_guard_high{0};  // slots [0, high) may be in use
+std::atomic<int> g_guard_next{0};  // search hint: slots below it were in use
+std::atomic<int> g_guards_used{0};
 std::atomic<uint64_t> g_faults{0};
 std::atomic<uintptr_t> g_page{4096};
 struct sigaction g_prev_bus;
@@ -121,7 +123,12 @@ int GuardRange(void* addr, size_t len) {
   // computes its last byte as a + len - 1).
   if (a <= kClaimed || len == 0 || len - 1 > UINTPTR_MAX - a) return -1;
   PageSize();
-  for (int i = 0; i < kGuards; i++) {
+  // Lowest free slot first (keeps g_guard_high, the handler's scan, short),
+  // found from a hint below which every slot was in use: filling the table
+  // costs O(n), not O(n^2). Races only cost a longer scan, which wraps around.
+  int from = g_guard_next.load(std::memory_order_relaxed);
+  for (int k = 0; k < kGuards; k++) {
+    int i = (from + k) & (kGuards - 1);
     uintptr_t expected = 0;
     if (g_guards[i].start.load(std::memory_order_relaxed) != 0) continue;
     // Claim the slot, fill in len, then publish start (the handler reads len after start).
@@ -131,13 +138,22 @@ int GuardRange(void* addr, size_t len) {
     int high = g_guard_high.load(std::memory_order_relaxed);
     while (high <= i && !g_guard_high.compare_exchange_weak(high, i + 1, std::memory_order_release)) {
     }
+    int next = g_guard_next.load(std::memory_order_relaxed);
+    while (next <= i && !g_guard_next.compare_exchange_weak(next, i + 1, std::memory_order_relaxed)) {
+    }
+    g_guards_used.fetch_add(1, std::memory_order_relaxed);
     return i;
   }
   return -1;
 }
 
 void Unguard(int slot) {
-  if (slot >= 0 && slot < kGuards) g_guards[slot].start.store(0, std::memory_order_release);
+  if (slot < 0 || slot >= kGuards) return;
+  if (g_guards[slot].start.exchange(0, std::memory_order_release) > kClaimed)
+    g_guards_used.fetch_sub(1, std::memory_order_relaxed);
+  int next = g_guard_next.load(std::memory_order_relaxed);
+  while (slot < next && !g_guard_next.compare_exchange_weak(next, slot, std::memory_order_relaxed)) {
+  }
 }
 
 uintptr_t GuardedPage(uintptr_t a) {
@@ -154,13 +170,7 @@ uintptr_t GuardedPage(uintptr_t a) {
   return 0;
 }
 
-int GuardsInUse() {
-  int n = 0;
-  int high = g_guard_high.load(std::memory_order_acquire);
-  for (int i = 0; i < high; i++)
-    if (g_guards[i].start.load(std::memory_order_acquire) != 0) n++;
-  return n;
-}
+int GuardsInUse() { return g_guards_used.load(std::memory_order_relaxed); }
 
 uint64_t FaultCount() { return g_faults.load(std::memory_order_acquire); }
 

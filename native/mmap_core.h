@@ -36,6 +36,7 @@ uint64_t MaxMapLength(double runtime_max);
 
 // 65536 slots: the kernel's default vm.max_map_count (65530) is lower.
 constexpr int kGuards = 1 << 16;
+static_assert((kGuards & (kGuards - 1)) == 0, "slot search wraps with a mask");
 
 size_t PageSize();
 void InstallSigbusGuard();
