@@ -25,6 +25,8 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const GOOD_FIXTURES = ['v025-counter_basic', 'rb-basic'];
 const GOOD_LINES = GOOD_FIXTURES.flatMap((f) => sampleLines(parseExposition(readFileSync(join(FIXTURES, f, 'expected.txt'), 'utf8')).samples)).sort();
 const LIBRARY_SEMANTICS = ['--liveness', 'off'];
+// Generous: `npm run test:native-asan` runs these against the ASan build (2-3x slower to start).
+const START_MS = 30_000;
 
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-filesizes-'));
 const running: Daemon[] = [];
@@ -80,7 +82,7 @@ const KINDS: readonly Kind[] = [
   { name: 'a valid file of exactly 4 GiB (the largest mappable on Node 20)', file: 'counter_6.db', size: 4 * GiB, setup: (p) => bigFile(p, 6, 4 * GiB), served: 'big_total 6' },
 ];
 
-describe.skipIf(!native && !isCI)('files at and past the mappable size (native reader)', () => {
+describe.skipIf(!native && !isCI)('files at and past the mappable size (native reader)', { timeout: 60_000 }, () => {
   it('the addon is loaded and maps at most 4 GiB here (the sizes below are chosen for that)', () => {
     expect(nativeLoadError()).toBeNull();
     expect(native?.maxLength()).toBe(4 * GiB);
@@ -110,7 +112,7 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
     it.each(KINDS.map((k) => [k.name, k] as const))('%s', async (_name, kind) => {
       const dir = goodDir();
       kind.setup(join(dir, kind.file));
-      const d = await startDaemon(['--dir', dir, ...LIBRARY_SEMANTICS]);
+      const d = await startDaemon(['--dir', dir, ...LIBRARY_SEMANTICS], { timeoutMs: START_MS });
       running.push(d);
       const reasons = kind.served === null ? { open_failed: 1 } : {};
       for (let i = 0; i < 2; i++) {
@@ -138,7 +140,7 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       const dir = goodDir();
       const file = join(dir, 'counter_7.db');
       bigFile(file, 7, 4096);
-      const d = await startDaemon(['--dir', dir, ...LIBRARY_SEMANTICS]);
+      const d = await startDaemon(['--dir', dir, ...LIBRARY_SEMANTICS], { timeoutMs: START_MS });
       running.push(d);
       const url = `${d.url}/metrics`;
       const first = await get(url);
@@ -149,7 +151,7 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       const skipped = await until('both big files skipped', async () => {
         const r = await get(url);
         return selfValue(r.body, 'files_skipped', { reason: 'open_failed' }) === 2 ? r : undefined;
-      });
+      }, START_MS);
       expect(mergedLines(skipped.body)).toEqual(GOOD_LINES);
       const logged = d.logs.filter((l) => l['reason'] === 'open_failed').map((l) => l['file']);
       expect(logged.sort()).toEqual(['counter_7.db', 'counter_8.db']);
@@ -159,7 +161,7 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       const healed = await until('the file served again', async () => {
         const r = await get(url);
         return selfValue(r.body, 'files_skipped', { reason: 'open_failed' }) === undefined ? r : undefined;
-      });
+      }, START_MS);
       expect(mergedLines(healed.body)).toEqual([...GOOD_LINES, 'big_total 7'].sort());
       expect(skippedReasons(healed.body, 'skipped_files_total')).toEqual({ open_failed: 2 });
       expect(d.logs.filter((l) => l['level'] === 'error')).toEqual([]);
@@ -170,7 +172,7 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
   });
 });
 
-describe('without the addon (plain reads), the same files', () => {
+describe('without the addon (plain reads), the same files', { timeout: 60_000 }, () => {
   it('render reads only the used bytes: a valid 5 GiB file is served', () => {
     const dir = goodDir();
     bigFile(join(dir, 'counter_3.db'), 3, 5 * GiB);
