@@ -172,6 +172,25 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
   });
 });
 
+describe.skipIf(!native && !isCI)('a mapping the kernel refuses', { timeout: 60_000 }, () => {
+  it('under an address-space limit (ulimit -v) a 4 GiB file is skipped with ENOMEM, the others served', () => {
+    const dir = goodDir();
+    bigFile(join(dir, 'counter_6.db'), 6, 4 * GiB);
+    // The plain build: ASan's shadow memory cannot live under an address-space limit, so the
+    // sanitizer run (LD_PRELOAD) runs this one case without it.
+    const env: Record<string, string | undefined> = { ...process.env, LD_PRELOAD: undefined, MULTIPROC_EXPORTER_NATIVE_ADDON: undefined, ASAN_OPTIONS: undefined };
+    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+    const script = 'ulimit -v 3000000 && exec "$0" "$@"'; // 3 GB: node runs, a 4 GiB mapping does not fit
+    const r = spawnSync('/bin/sh', ['-c', script, process.execPath, BIN, 'render', '--dir', dir, ...LIBRARY_SEMANTICS], { encoding: 'utf8', timeout: 30_000, env: env as NodeJS.ProcessEnv });
+    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect(mergedLines(r.stdout)).toEqual(GOOD_LINES);
+    expect(r.stderr).toMatch(
+      new RegExp(`^skipped \\[open_failed\\] ${join(dir, 'counter_6.db').replace(/[.]/g, '\\.')}: cannot be mapped \\(${4 * GiB} bytes\\): mmap failed: ENOMEM \\(fd \\d+, length ${4 * GiB}\\); skipped, other files served\\n$`),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('without the addon (plain reads), the same files', { timeout: 60_000 }, () => {
   it('render reads only the used bytes: a valid 5 GiB file is served', () => {
     const dir = goodDir();
