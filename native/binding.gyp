@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "multiproc_mmap",
-      "sources": ["mmap.cc"],
+      "sources": ["mmap.cc", "mmap_core.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -13,8 +13,10 @@ export interface NativeBinding {
    * mmap(NULL, length, PROT_READ[|PROT_WRITE], MAP_SHARED, fd, 0) as an external
    * ArrayBuffer; unmapped by munmap() or when garbage-collected. Throws
    * (e.g. "mmap failed: EACCES (fd 12, length 65536)") on failure or length 0.
-   * Caution: writing into a read-only map, or touching pages beyond the end
-   * of the file, kills the process (SIGSEGV/SIGBUS).
+   * Every argument is checked first: a length that is not an integer in
+   * [1, maxLength()] is a TypeError/RangeError, never a crash.
+   * Caution: writing into a read-only map, or touching pages of a writable map
+   * beyond the end of the file, kills the process (SIGSEGV/SIGBUS).
    */
   mmap(fd: number, length: number, writable: boolean): ArrayBuffer;
   /**
@@ -36,12 +38,23 @@ export interface NativeBinding {
    * access reads zeros) and counts it. A reader that sees the count change remaps its files.
    */
   faultCount(): number;
+  /**
+   * The largest length mmap() accepts: what a buffer can hold in this Node.js
+   * (buffer.constants.MAX_LENGTH: 4 GiB on Node 20), capped by what the platform maps.
+   */
+  maxLength(): number;
 }
 
-const EXPORTS = ['mmap', 'munmap', 'msync', 'madvise', 'flock', 'fileSize', 'pageSize', 'faultCount'] as const;
+const EXPORTS = ['mmap', 'munmap', 'msync', 'madvise', 'flock', 'fileSize', 'pageSize', 'faultCount', 'maxLength'] as const;
 
 // src/native.ts and dist/native.js are both one level below the package root.
-const ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));
+const BUILT_ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));
+
+/**
+ * The addon file loaded: the built one, or MULTIPROC_EXPORTER_NATIVE_ADDON (an absolute path; the
+ * sanitizer test build, `npm run test:native-asan`, is loaded this way).
+ */
+export const ADDON_PATH = process.env.MULTIPROC_EXPORTER_NATIVE_ADDON || BUILT_ADDON_PATH;
 
 let loaded: NativeBinding | null = null;
 let loadFailure: string | null = null;

@@ -1,12 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadNative, nativeLoadError, type NativeBinding } from '../src/native.js';
+import { ADDON_PATH, loadNative, nativeLoadError, type NativeBinding } from '../src/native.js';
 
-const ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));
 const isCI = process.env.CI === 'true' || process.env.CI === '1';
 
 const native = loadNative();
@@ -22,6 +21,16 @@ function addon(): NativeBinding {
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'multiproc-native-'));
 afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 let fileCounter = 0;
+
+/** What `fn` throws, as { name, message } (exact comparisons of both). */
+function thrown(fn: () => unknown): { name: string; message: string } | 'no throw' {
+  try {
+    fn();
+  } catch (e) {
+    return { name: (e as Error).name, message: (e as Error).message };
+  }
+  return 'no throw';
+}
 
 /** A fresh temp file of `size` bytes (zeros), opened read-write. */
 function tempFile(size: number): { file: string; fd: number } {
@@ -237,6 +246,124 @@ describe.skipIf(!native && !isCI)('native addon', () => {
     fs.closeSync(fd);
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, ADDON_PATH, FILE: file }, encoding: 'utf8' });
     expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({ status: null, signal: 'SIGBUS', stdout: '' });
+  });
+
+  it('maxLength() is what a buffer can hold in this Node.js (buffer.constants.MAX_LENGTH)', () => {
+    expect(addon().maxLength()).toBe(Math.min(bufferConstants.MAX_LENGTH, Number.MAX_SAFE_INTEGER));
+  });
+
+  it('every length or fd that is not a non-negative integer in range is a TypeError naming the value', () => {
+    const n = addon();
+    const { fd } = tempFile(4096);
+    const lengths: [unknown, string][] = [
+      [-1, 'is -1'],
+      [-0.5, 'is -0.5'],
+      [NaN, 'is NaN'],
+      [1.5, 'is 1.5'],
+      [Infinity, 'is Infinity'],
+      [-Infinity, 'is -Infinity'],
+      [2 ** 53, 'is 9007199254740992, more than 9007199254740991'],
+      [1e300, 'is 1e+300, more than 9007199254740991'],
+      ['4096', 'is not a number'],
+      [undefined, 'is not a number'],
+      [4096n, 'is not a number'],
+      [{ valueOf: () => 4096 }, 'is not a number'],
+    ];
+    for (const [length, why] of lengths) {
+      expect(thrown(() => n.mmap(fd, length as number, false))).toEqual({ name: 'TypeError', message: `mmap: length must be a non-negative integer (${why})` });
+    }
+    const fds: [unknown, string][] = [
+      [-1, 'is -1'],
+      [NaN, 'is NaN'],
+      [2 ** 31, 'is 2147483648, more than 2147483647'],
+      [null, 'is not a number'],
+    ];
+    for (const [bad, why] of fds) {
+      expect(thrown(() => n.mmap(bad as number, 4096, false))).toEqual({ name: 'TypeError', message: `mmap: fd must be a non-negative integer (${why})` });
+      expect(thrown(() => n.fileSize(bad as number))).toEqual({ name: 'TypeError', message: `fileSize: fd must be a non-negative integer (${why})` });
+      expect(thrown(() => n.flock(bad as number, 'sh', true))).toEqual({ name: 'TypeError', message: `flock: fd must be a non-negative integer (${why})` });
+    }
+    fs.closeSync(fd);
+  });
+
+  it('a length past maxLength() is a RangeError, however often: nothing stays mapped, nothing is freed twice', () => {
+    // In a child process: before the check, Node ran the finalizer of a refused buffer and the
+    // addon freed it again (free(): double free, SIGABRT): a regression kills the child only.
+    const child = [
+      "import { createRequire } from 'node:module';",
+      "import fs from 'node:fs';",
+      'const n = createRequire(import.meta.url)(process.env.ADDON_PATH);',
+      "const fd = fs.openSync(process.env.FILE, 'r');",
+      'const maps = () => fs.readFileSync("/proc/self/maps", "utf8").split("\\n").filter((l) => l.endsWith(process.env.FILE)).length;',
+      'const fds = () => fs.readdirSync("/proc/self/fd").length;',
+      'const out = { max: n.maxLength(), errors: {}, maps0: maps(), fds0: fds() };',
+      'for (const length of JSON.parse(process.env.LENGTHS)) {',
+      '  for (let i = 0; i < 200; i++) {',
+      '    try { n.mmap(fd, length, false); out.errors[length] = "mapped"; } catch (e) { out.errors[length] = `${e.name}: ${e.message}`; }',
+      '  }',
+      '}',
+      'out.mapsAfter = maps();',
+      'out.fdsAfter = fds();',
+      'const ok = n.mmap(fd, Number(process.env.OK_LENGTH), false);',
+      'out.okLength = ok.byteLength;',
+      'out.okLast = new Uint8Array(ok)[ok.byteLength - 1];',
+      'out.okMaps = maps();',
+      'n.munmap(ok);',
+      'out.mapsEnd = maps();',
+      'process.stdout.write(JSON.stringify(out));',
+    ].join('\n');
+    const { file, fd } = tempFile(5 * 2 ** 30); // sparse
+    fs.writeSync(fd, Buffer.from([0x5a]), 0, 1, 2 ** 32 - 1); // the last byte of the first 4 GiB
+    fs.closeSync(fd);
+    const max = addon().maxLength();
+    const lengths = [max + 1, max + 2 ** 30, Number.MAX_SAFE_INTEGER].filter((l) => l > max && l <= Number.MAX_SAFE_INTEGER);
+    const okLength = Math.min(max, 2 ** 32);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], {
+      env: { ...process.env, ADDON_PATH, FILE: file, LENGTHS: JSON.stringify(lengths), OK_LENGTH: String(okLength) },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(out).toEqual({
+      max,
+      errors: Object.fromEntries(
+        lengths.map((l) => [String(l), expect.stringMatching(new RegExp(`^RangeError: mmap: length is more than the ${max} bytes a buffer can hold in this Node\\.js \\(fd \\d+, length ${l}\\)$`))]),
+      ),
+      maps0: 0,
+      fds0: out['fds0'],
+      mapsAfter: 0,
+      fdsAfter: out['fds0'],
+      okLength,
+      okLast: okLength === 2 ** 32 ? 0x5a : 0,
+      okMaps: 1,
+      mapsEnd: 0,
+    });
+  });
+
+  it('a mapping dropped without munmap() is unmapped by its GC finalizer, exactly once', () => {
+    const child = [
+      "import { createRequire } from 'node:module';",
+      "import fs from 'node:fs';",
+      'const n = createRequire(import.meta.url)(process.env.ADDON_PATH);',
+      "const fd = fs.openSync(process.env.FILE, 'r');",
+      'const maps = () => fs.readFileSync("/proc/self/maps", "utf8").split("\\n").filter((l) => l.endsWith(process.env.FILE)).length;',
+      'let held = [];',
+      'for (let i = 0; i < 100; i++) held.push(n.mmap(fd, 8192, false));',
+      'n.munmap(held[0]);', // explicitly unmapped: its finalizer must not unmap again
+      'const out = { live: maps() };',
+      'held = null;',
+      'for (let i = 0; i < 20 && maps() > 0; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }',
+      'out.afterGc = maps();',
+      'const again = n.mmap(fd, 8192, false);', // the address range may be reused: still fine
+      'out.again = [again.byteLength, maps()];',
+      'process.stdout.write(JSON.stringify(out));',
+    ].join('\n');
+    const { file, fd } = tempFile(8192);
+    fs.closeSync(fd);
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', child], { env: { ...process.env, ADDON_PATH, FILE: file }, encoding: 'utf8', timeout: 30_000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ live: 99, afterGc: 0, again: [8192, 1] });
   });
 
   it('flock(): a child process cannot take ex while the parent holds it, and can after unlock', () => {
