@@ -5,7 +5,7 @@
  *   Python ≤ 0.15  ["metric", "sample", {"label": "value", ...}]
  *   Ruby (all)     ["metric", "sample", ["label", ...], [value, ...]]   values: string|number|bool|null
  */
-import type { Label } from '../merge/model.js';
+import { compareLabelNames, type Label } from './label.js';
 import { FormatError } from './layout.js';
 import { JsonNumber, JsonSyntaxError, parseJson, type JsonValue } from './json.js';
 
@@ -108,10 +108,6 @@ function rubyLabelValue(v: JsonValue | undefined, shapeError: (why: string) => n
   if (v === false) return 'false';
   if (v === null) return ''; // Ruby nil: the same as no label
   return shapeError('has a label value that is a list or object');
-}
-
-function compareLabelNames(a: readonly [string, string], b: readonly [string, string]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 function preview(text: string): string {

@@ -1,5 +1,5 @@
 import type { GaugeMode } from '../format/filename.js';
-import type { Label } from '../merge/model.js';
+import type { Label } from '../format/label.js';
 import { Metric, splitArgs, type LabelValues, type MetricConfiguration } from './metric.js';
 import type { MetricFile } from './metric-file.js';
 import type { Layout, WriterSettings } from './settings.js';

@@ -2,7 +2,7 @@
  * What every writer metric shares: name/label validation as prom-client does it, and children
  * (one per label-value set) resolved once and cached, so a labelled call costs a map lookup.
  */
-import type { Label } from '../merge/model.js';
+import { compareLabelNames, type Label } from '../format/label.js';
 import { encodePythonKey, encodeRubyKey } from '../format/key.js';
 import { metricFile, type MetricFile } from './metric-file.js';
 import { settings, settingsAvailable, type WriterSettings } from './settings.js';
@@ -88,7 +88,7 @@ export abstract class Metric<Child> {
       if (!names.includes(k)) throw new Error(`metric ${this.name}: label ${k} is not one of its label names (${names.join(', ')})`);
     }
     const pairs: Label[] = names.map((n) => [n, String(labels[n])] as const);
-    pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    pairs.sort(compareLabelNames);
     const child = this.createChild(pairs, settings());
     this.children.set(cacheKey, child);
     return child;
@@ -111,5 +111,5 @@ export function splitArgs(a: LabelValues | number | undefined, b: number | undef
 }
 
 export function withLabel(labels: readonly Label[], name: string, value: string): Label[] {
-  return [...labels, [name, value] as const].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return [...labels, [name, value] as const].sort(compareLabelNames);
 }
