@@ -4,6 +4,7 @@
  * option and where the value came from.
  */
 import { isIP } from 'node:net';
+import { isUserLabelName } from './format/names.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -242,8 +243,6 @@ function checkHost(host: string, source: string): void {
   }
 }
 
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
 function parseLabels(flagValues: readonly string[] | undefined, envValue: string | undefined): [string, string][] {
   const items =
     flagValues !== undefined && flagValues.length > 0
@@ -257,7 +256,7 @@ function parseLabels(flagValues: readonly string[] | undefined, envValue: string
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
     const value = eq < 0 ? '' : text.slice(eq + 1);
-    if (eq < 0 || !LABEL_NAME.test(name) || name.startsWith('__')) {
+    if (eq < 0 || !isUserLabelName(name)) {
       throw new ConfigError(`${source} ${JSON.stringify(text)}: expected name=value with a label name like [a-zA-Z_][a-zA-Z0-9_]* (not starting with __)`);
     }
     if (value === '') throw new ConfigError(`${source} ${JSON.stringify(text)}: the value is empty (an empty label is no label)`);
