@@ -8,14 +8,14 @@ import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
-import { renderOpenMetrics, renderText } from './exposition/index.js';
+import { FORMATS, render, type Format } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
 import { tellSupervisor } from './supervisor/protocol.js';
 import { VERSION } from './version.js';
 
 const EXIT_USAGE = 2;
 
-function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; liveness: LivenessMode }): void {
+function renderCommand(opts: { dir: string; format: Format; liveness: LivenessMode }): void {
   if (loadNative() === null) {
     process.stderr.write(`multiproc-exporter: native mmap addon unavailable (${nativeLoadError()}); reading files with plain reads\n`);
   }
@@ -35,7 +35,7 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
   }
   for (const s of collection.skipped) process.stderr.write(`skipped [${s.reason}] ${s.message}\n`);
   for (const p of collection.problems) process.stderr.write(`partly skipped: ${opts.dir}/${p.fileName}: ${p.message}\n`);
-  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(collection.families) : renderText(collection.families));
+  process.stdout.write(render(opts.format, collection.families));
 }
 
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
@@ -139,7 +139,7 @@ export function buildProgram(): Command {
     .requiredOption('--dir <dir>', 'metrics directory (the workers\' PROMETHEUS_MULTIPROC_DIR)')
     .addOption(
       new Option('--format <format>', 'exposition format')
-        .choices(['text', 'openmetrics'])
+        .choices([...FORMATS])
         .default('text'),
     )
     .addOption(
