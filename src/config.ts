@@ -31,12 +31,12 @@ export interface Config {
   readonly liveness: LivenessMode;
   /** /readiness also needs this many workers with a fresh heartbeat (0 = no such check). */
   readonly readinessMinWorkers: number;
-  /** A heartbeat older than this (seconds) is not fresh. */
-  readonly readinessMaxHeartbeatAge: number;
+  /** A heartbeat older than this is not fresh (seconds, as heartbeats are UNIX seconds). */
+  readonly readinessMaxHeartbeatAgeSeconds: number;
   /** Fold dead writers' files into archive files and delete them (off by default). */
   readonly compaction: boolean;
-  /** Seconds between compaction runs. */
-  readonly compactionInterval: number;
+  /** Time between compaction runs. */
+  readonly compactionIntervalMs: number;
   /** Scrapes of the metrics path in flight at once; beyond: 503 + Retry-After. 0 = no limit. */
   readonly maxRequests: number;
   /** A client must have sent its request headers within this long (slowloris), ms. */
@@ -101,6 +101,8 @@ export const OPTIONS = [
 export const DEFAULT_MAX_REQUESTS = 40;
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 30_000;
+export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
 
 /** The --help text of one option: what it does, its env vars and its default. */
 export function optionHelp(o: (typeof OPTIONS)[number]): string {
@@ -202,9 +204,9 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
     liveness: liveness as LivenessMode,
     readinessMinWorkers,
-    readinessMaxHeartbeatAge: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', 30_000) / 1000,
+    readinessMaxHeartbeatAgeSeconds: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', DEFAULT_MAX_HEARTBEAT_AGE_MS) / 1000,
     compaction: flags.compaction === true,
-    compactionInterval: parseDuration(flags['compaction.interval'], '--compaction.interval', 60_000) / 1000,
+    compactionIntervalMs: parseDuration(flags['compaction.interval'], '--compaction.interval', DEFAULT_COMPACTION_INTERVAL_MS),
     maxRequests,
     headerTimeoutMs,
     requestTimeoutMs,
@@ -214,8 +216,8 @@ export function resolveConfig(flags: Flags, env: Env): Config {
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** `500ms`, `10s`, `1m`, `1h` (Prometheus-style, one unit) → milliseconds; at least 1 ms, at most 24 h. */
-function parseDuration(text: string | undefined, source: string, def: number): number {
-  if (text === undefined) return def;
+function parseDuration(text: string | undefined, source: string, defaultMs: number): number {
+  if (text === undefined) return defaultMs;
   const m = /^(\d{1,8})(ms|s|m|h)$/.exec(text);
   const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;
   if (!(ms >= 1 && ms <= 86_400_000)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h`);

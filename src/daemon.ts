@@ -24,6 +24,9 @@ const FOLDED_PROBE_INTERVAL_MS = 250;
 /** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
 
+/** The first compaction run comes this soon after start, to finish what a crash left. */
+const FIRST_COMPACTION_DELAY_MS = 100;
+
 export interface RunningDaemon {
   readonly logger: Logger;
   /** Bound addresses (port 0 resolved), metrics first. */
@@ -68,7 +71,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     maxRequests: config.maxRequests,
     onRejected: () => self.scrapesRejected.inc(),
     readinessMinWorkers: config.readinessMinWorkers,
-    readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
+    readinessMaxHeartbeatAgeSeconds: config.readinessMaxHeartbeatAgeSeconds,
     liveness: config.liveness,
   };
   const servers: Server[] = [];
@@ -204,8 +207,8 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
       })
       .catch((err: unknown) => logger.error({ err }, 'compaction failed; retried at the next interval'));
   };
-  setTimeout(run, 100).unref();
-  const timer = setInterval(run, config.compactionInterval * 1000);
+  setTimeout(run, FIRST_COMPACTION_DELAY_MS).unref();
+  const timer = setInterval(run, config.compactionIntervalMs);
   timer.unref();
   return timer;
 }

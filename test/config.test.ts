@@ -21,9 +21,9 @@ describe('resolveConfig', () => {
       logFile: undefined,
       liveness: 'auto',
       readinessMinWorkers: 0,
-      readinessMaxHeartbeatAge: 30,
+      readinessMaxHeartbeatAgeSeconds: 30,
       compaction: false,
-      compactionInterval: 60,
+      compactionIntervalMs: 60_000,
       maxRequests: 40,
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
@@ -32,7 +32,7 @@ describe('resolveConfig', () => {
 
   it('parses the lifecycle options and names the option of a bad value', () => {
     const c = resolveConfig({ ...base, liveness: 'pid', 'readiness.minWorkers': '3', 'readiness.maxHeartbeatAge': '1500ms', compaction: true, 'compaction.interval': '2m' }, {});
-    expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAge, c.compaction, c.compactionInterval]).toEqual(['pid', 3, 1.5, true, 120]);
+    expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAgeSeconds, c.compaction, c.compactionIntervalMs]).toEqual(['pid', 3, 1.5, true, 120_000]);
     expect(() => resolveConfig({ ...base, liveness: 'sometimes' }, {})).toThrow('--liveness "sometimes": must be one of auto, lock, pid, off');
     expect(() => resolveConfig({ ...base, 'readiness.minWorkers': '-1' }, {})).toThrow('--readiness.min-workers "-1": must be a whole number');
     expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h');
