@@ -7,11 +7,11 @@
  *   for (let i = 0; i < 4; i++) cluster.fork({ PROMETHEUS_MULTIPROC_DIR: '/run/metrics' });
  *   process.once('SIGTERM', () => void exporter.stop());
  */
-import { DaemonProcess, DaemonStartError, type LogSource, type LogTarget, type ProcessExit } from './daemon-process.js';
+import { DaemonStartError, type LogSource, type LogTarget, type ProcessExit } from './daemon-process.js';
 import type { Exporter } from './exporter.js';
 import { resolveOptions, type StartExporterOptions } from './options.js';
 import type { StartedMessage } from './protocol.js';
-import { daemonArgs, SupervisedExporter } from './supervised-exporter.js';
+import { spawnDaemon, SupervisedExporter } from './supervised-exporter.js';
 import { WipeError, wipeMetricsDirectory } from './wipe-directory.js';
 
 export type { LogSource, LogTarget, ProcessExit };
@@ -34,7 +34,7 @@ export async function startExporter(options: StartExporterOptions = {}): Promise
       throw e;
     }
   }
-  const daemon = await DaemonProcess.spawn({ command: process.execPath, args: daemonArgs(settings, settings.listen), env: settings.env, log: settings.log, startTimeoutMs: settings.startTimeoutMs });
+  const daemon = await spawnDaemon(settings, settings.listen);
   // Registered before the first await on the daemon, so that no exit of this process orphans it.
   const onProcessExit = (): void => daemon.killGroupNow();
   process.on('exit', onProcessExit);

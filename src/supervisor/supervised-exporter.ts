@@ -110,7 +110,7 @@ export class SupervisedExporter extends EventEmitter implements Exporter {
 
   private async spawnReplacement(previous: RestartEvent['previous']): Promise<void> {
     if (this.stopping !== null) return;
-    const spawning = DaemonProcess.spawn({ command: process.execPath, args: daemonArgs(this.settings, this.listen), env: this.settings.env, log: this.settings.log, startTimeoutMs: this.settings.startTimeoutMs });
+    const spawning = spawnDaemon(this.settings, this.listen);
     this.spawning = spawning.then(
       (d) => (this.current = d),
       () => undefined,
@@ -148,9 +148,11 @@ export class SupervisedExporter extends EventEmitter implements Exporter {
   }
 }
 
-export function daemonArgs(settings: SupervisorSettings, listen: string | undefined): string[] {
+/** Spawns one daemon for `settings` serving on `listen` (undefined: the daemon's default address). */
+export function spawnDaemon(settings: SupervisorSettings, listen: string | undefined): Promise<DaemonProcess> {
   const listenFlag = listen === undefined ? [] : ['--web.listen-address', listen];
-  return [BIN, 'serve', '--dir', settings.dir, ...listenFlag, ...settings.args];
+  const args = [BIN, 'serve', '--dir', settings.dir, ...listenFlag, ...settings.args];
+  return DaemonProcess.spawn({ command: process.execPath, args, env: settings.env, log: settings.log, startTimeoutMs: settings.startTimeoutMs });
 }
 
 /** The host part of a URL for a bound address; a wildcard address is reached on loopback. */
