@@ -224,6 +224,12 @@ function parseDuration(text: string | undefined, source: string, defaultMs: numb
   return ms;
 }
 
+/** The `host:port` text of an address, as parseListenAddress reads it: `:9798`, `127.0.0.1:9798`, `[::1]:9798`. */
+export function formatListenAddress(a: ListenAddress): string {
+  const host = a.host === undefined ? '' : a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${host}:${a.port}`;
+}
+
 export function parseListenAddress(text: string, source: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(text);
   if (m === null) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected host:port, :port or [ipv6]:port`);

@@ -1,7 +1,7 @@
 /** The option table: precedence flag > env > default, and every bad value named with its source. */
 import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_PORT, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
+import { ConfigError, DEFAULT_PORT, formatListenAddress, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
 
 const base = { dir: '/m' };
 
@@ -156,5 +156,20 @@ describe('--help text', () => {
 describe('OPTIONS', () => {
   it('names each option by the key commander stores its flag under (else the flag is silently ignored)', () => {
     for (const o of OPTIONS) expect([o.flag, new Option(o.flag).attributeName()]).toEqual([o.flag, o.key]);
+  });
+});
+
+describe('formatListenAddress', () => {
+  it('writes every interface as ":port", an IPv6 host in brackets, others as given', () => {
+    expect(formatListenAddress({ host: undefined, port: 9798 })).toBe(':9798');
+    expect(formatListenAddress({ host: '127.0.0.1', port: 0 })).toBe('127.0.0.1:0');
+    expect(formatListenAddress({ host: '::1', port: 9798 })).toBe('[::1]:9798');
+    expect(formatListenAddress({ host: 'example.com', port: 80 })).toBe('example.com:80');
+  });
+
+  it('is read back by parseListenAddress as the same address', () => {
+    for (const text of [':9798', '0.0.0.0:1', '[::]:80', '[fe80::1]:65535', 'localhost:9798']) {
+      expect(formatListenAddress(parseListenAddress(text, 'x'))).toBe(text);
+    }
   });
 });

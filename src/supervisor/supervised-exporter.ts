@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { formatListenAddress, type ListenAddress } from '../config.js';
 import { Backoff } from './backoff.js';
 import { DaemonProcess, describeExit, type ProcessExit } from './daemon-process.js';
 import type { Exporter, ExporterEvents, ExitEvent, RestartEvent } from './exporter.js';
@@ -19,7 +20,7 @@ export class SupervisedExporter extends EventEmitter implements Exporter {
   restarts = 0;
 
   private current: DaemonProcess | null;
-  private readonly listen: string;
+  private readonly listen: ListenAddress;
   private readonly backoff: Backoff;
   private restartTimer: NodeJS.Timeout | undefined;
   private spawning: Promise<unknown> | undefined;
@@ -110,7 +111,7 @@ export class SupervisedExporter extends EventEmitter implements Exporter {
 
   private async spawnReplacement(previous: RestartEvent['previous']): Promise<void> {
     if (this.stopping !== null) return;
-    const spawning = spawnDaemon(this.settings, this.listen);
+    const spawning = spawnDaemon(this.settings, formatListenAddress(this.listen));
     this.spawning = spawning.then(
       (d) => (this.current = d),
       () => undefined,
@@ -156,9 +157,7 @@ export function spawnDaemon(settings: SupervisorSettings, listen: string | undef
 }
 
 /** The host part of a URL for a bound address; a wildcard address is reached on loopback. */
-function urlHost(listen: string): string {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i);
-  const port = listen.slice(i + 1);
-  return `${host === '' || host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+export function urlHost(listen: ListenAddress): string {
+  const wildcard = listen.host === undefined || listen.host === '0.0.0.0' || listen.host === '::';
+  return formatListenAddress({ host: wildcard ? '127.0.0.1' : listen.host, port: listen.port });
 }
