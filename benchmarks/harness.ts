@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { Dialect } from '../src/format/dialect.js';
 
 export interface Case {
   readonly name: string;
@@ -165,13 +166,19 @@ export async function pool<T>(count: number, concurrency: number, task: (i: numb
 // exposition their write pattern must produce.
 // ---------------------------------------------------------------------------------------------
 
-export type Dialect = 'python' | 'ruby' | 'node';
+/** The library that writes a large directory (drivers/write_*). */
+export type Writer = 'python' | 'ruby' | 'node';
 
-export const DIALECT_WRITER: Record<Dialect, string> = {
+export const WRITERS: readonly Writer[] = ['python', 'ruby', 'node'];
+
+export const WRITER_NAME: Record<Writer, string> = {
   python: 'Python prometheus_client 0.16 (8-byte slot)',
   ruby: 'Ruby prometheus-client-mmap 0.16.2',
   node: 'our writer (python layout, 16-byte slot)',
 };
+
+/** The dialect of each writer's files (prometheus_client 0.16 predates the 16-byte slot). */
+export const WRITER_DIALECT: Record<Writer, Dialect> = { python: 'python-legacy', ruby: 'ruby', node: 'python' };
 
 /** What each worker process writes (drivers/write_*: the same pattern in each language). */
 export interface WritePattern {
@@ -192,41 +199,41 @@ const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, Infinity];
 const OBSERVATIONS = Array.from({ length: 12 }, (_, k) => 2 ** (k - 8));
 
 /** Entries one process writes (Ruby also stores each histogram's `_count`). */
-export function entriesPerProcess(w: WritePattern, dialect: Dialect): number {
-  return w.routes * CODES.length + w.histogramRoutes * (BOUNDS.length + (dialect === 'ruby' ? 2 : 1)) + 2 * w.queues;
+export function entriesPerProcess(w: WritePattern, writer: Writer): number {
+  return w.routes * CODES.length + w.histogramRoutes * (BOUNDS.length + (WRITER_DIALECT[writer] === 'ruby' ? 2 : 1)) + 2 * w.queues;
 }
 
 const directories = new Map<string, Promise<string>>();
 
 /**
- * A directory written by `dialect` in `w.processes` real processes (4 files each). Made once per
+ * A directory written by `writer` in `w.processes` real processes (4 files each). Made once per
  * run and shared by the scenarios that only read it; a scenario that changes files copies it.
  */
-export function largeDirectory(dialect: Dialect, w: WritePattern = LARGE): Promise<string> {
-  const memo = `${dialect}/${w.processes}/${w.routes}/${w.histogramRoutes}/${w.queues}`;
+export function largeDirectory(writer: Writer, w: WritePattern = LARGE): Promise<string> {
+  const memo = `${writer}/${w.processes}/${w.routes}/${w.histogramRoutes}/${w.queues}`;
   let dir = directories.get(memo);
   if (dir === undefined) {
-    dir = writeDirectory(dialect, w);
+    dir = writeDirectory(writer, w);
     directories.set(memo, dir);
   }
   return dir;
 }
 
-async function writeDirectory(dialect: Dialect, w: WritePattern): Promise<string> {
-  const dir = tempDir(`${dialect}-dir`);
+async function writeDirectory(writer: Writer, w: WritePattern): Promise<string> {
+  const dir = tempDir(`${writer}-dir`);
   const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, prometheus_multiproc_dir: dir };
   const shape = [String(w.routes), String(w.histogramRoutes), String(w.queues)];
   const [command, script, pre]: [string, string, string[]] =
-    dialect === 'python'
+    writer === 'python'
       ? [PYTHON, 'write_python.py', []]
-      : dialect === 'ruby'
+      : writer === 'ruby'
         ? [RUBY, 'write_ruby.rb', []]
         : [process.execPath, 'write_node.ts', ['--import', 'tsx']];
   const t0 = performance.now();
   await pool(w.processes, 4, (p) => runProgram(command, [...pre, join(DRIVERS, script), String(p), ...shape], env));
   const files = readdirSync(dir).filter((f) => f.endsWith('.db')).length;
-  if (files !== w.processes * 4) throw new Error(`${dialect} directory ${dir}: ${files} files, expected ${w.processes * 4}`);
-  process.stderr.write(`  ${dialect}: ${w.processes} processes wrote ${files} files in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  if (files !== w.processes * 4) throw new Error(`${writer} directory ${dir}: ${files} files, expected ${w.processes * 4}`);
+  process.stderr.write(`  ${writer}: ${w.processes} processes wrote ${files} files in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   return dir;
 }
 

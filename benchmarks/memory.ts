@@ -10,7 +10,6 @@ import {
   barChart,
   checkSamples,
   describeCheck,
-  DIALECT_WRITER,
   expectedSamples,
   formatMiB,
   goal,
@@ -24,8 +23,10 @@ import {
   tempDir,
   withDaemon,
   writeChart,
+  WRITER_NAME,
+  WRITERS,
   type DaemonProcess,
-  type Dialect,
+  type Writer,
   type Memory,
 } from './harness.js';
 
@@ -45,7 +46,6 @@ const SAMPLE_EVERY = 500;
 /** Growth from scrape 1,000 to 10,000 above these counts as growth. */
 const RETAINED_GROWTH_LIMIT_MIB = 1;
 const RSS_GROWTH_LIMIT_MIB = 5;
-const DIALECTS: readonly Dialect[] = ['python', 'ruby', 'node'];
 
 const signed = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${formatMiB(bytes)}`;
 
@@ -85,12 +85,12 @@ async function afterFullGc(daemon: DaemonProcess, out: string, scrapes: number):
 }
 
 export async function memoryScenario(): Promise<string> {
-  const dirs = {} as Record<Dialect, string>;
-  for (const d of DIALECTS) dirs[d] = await largeDirectory(d);
+  const dirs = {} as Record<Writer, string>;
+  for (const d of WRITERS) dirs[d] = await largeDirectory(d);
   const expected = expectedSamples(LARGE);
 
-  const first = new Map<Dialect, { atStart: Memory; afterScrape: Memory }>();
-  for (const d of DIALECTS) {
+  const first = new Map<Writer, { atStart: Memory; afterScrape: Memory }>();
+  for (const d of WRITERS) {
     await withDaemon(dirs[d], async (daemon) => {
       const atStart = memory(daemon.pid);
       await httpGet(daemon.metricsUrl);
@@ -99,9 +99,9 @@ export async function memoryScenario(): Promise<string> {
   }
   const firstRows: string[][] = [
     ['directory written by', 'RSS after start', 'RSS after the first scrape', 'of which anonymous', 'of which file pages (mapped .db files, code)', 'peak RSS'],
-    ...DIALECTS.map((d) => {
+    ...WRITERS.map((d) => {
       const { atStart, afterScrape: m } = first.get(d)!;
-      return [DIALECT_WRITER[d], `${formatMiB(atStart.rss)} MiB`, `${formatMiB(m.rss)} MiB`, `${formatMiB(m.anon)} MiB`, `${formatMiB(m.file + m.shmem)} MiB`, `${formatMiB(m.peak)} MiB`];
+      return [WRITER_NAME[d], `${formatMiB(atStart.rss)} MiB`, `${formatMiB(m.rss)} MiB`, `${formatMiB(m.anon)} MiB`, `${formatMiB(m.file + m.shmem)} MiB`, `${formatMiB(m.peak)} MiB`];
     }),
   ];
 
@@ -154,9 +154,9 @@ export async function memoryScenario(): Promise<string> {
     barChart('Daemon resident memory (MiB, lower is better)', [
       {
         title: 'After the first scrape, by directory (128 processes × 1,000 entries)',
-        bars: DIALECTS.map((d) => {
+        bars: WRITERS.map((d) => {
           const rss = first.get(d)!.afterScrape.rss;
-          return { label: DIALECT_WRITER[d], value: rss, text: `${formatMiB(rss)} MiB`, ours: true };
+          return { label: WRITER_NAME[d], value: rss, text: `${formatMiB(rss)} MiB`, ours: true };
         }),
       },
       {

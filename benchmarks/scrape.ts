@@ -13,7 +13,6 @@ import {
   checkSamples,
   cpuProfileOf,
   describeCheck,
-  DIALECT_WRITER,
   DRIVERS,
   entriesPerProcess,
   expectedSamples,
@@ -37,7 +36,9 @@ import {
   table,
   tempDir,
   writeChart,
-  type Dialect,
+  WRITER_NAME,
+  WRITERS,
+  type Writer,
   type SampleCheck,
 } from './harness.js';
 
@@ -46,41 +47,40 @@ const ROUNDS = 5;
 const LIBRARY_RUNS = 3;
 const WARM_SCRAPES = 40;
 const PROFILED_SCRAPES = 200;
-const DIALECTS: readonly Dialect[] = ['python', 'ruby', 'node'];
 /** What Prometheus sends. */
 const PROMETHEUS_HEADERS = { Accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5', 'Accept-Encoding': 'gzip' };
 
 interface LibraryReader {
   readonly name: string;
-  readonly dialect: Dialect;
+  readonly writer: Writer;
   readonly command: string;
   readonly script: string;
 }
 
 const LIBRARY_READERS: readonly LibraryReader[] = [
-  { name: 'Python MultiProcessCollector + generate_latest', dialect: 'python', command: PYTHON, script: 'read_python.py' },
-  { name: 'Ruby marshal_multiprocess (C reader)', dialect: 'ruby', command: RUBY, script: 'read_ruby.rb' },
+  { name: 'Python MultiProcessCollector + generate_latest', writer: 'python', command: PYTHON, script: 'read_python.py' },
+  { name: 'Ruby marshal_multiprocess (C reader)', writer: 'ruby', command: RUBY, script: 'read_ruby.rb' },
 ];
 
 export async function scrapeScenario(): Promise<string> {
-  const dirs = {} as Record<Dialect, string>;
-  for (const d of DIALECTS) dirs[d] = await largeDirectory(d);
+  const dirs = {} as Record<Writer, string>;
+  for (const d of WRITERS) dirs[d] = await largeDirectory(d);
   const expected = expectedSamples(LARGE);
   const out = tempDir('scrape-out');
 
-  const libraryMs = new Map<Dialect, number[]>();
-  const libraryCheck = new Map<Dialect, SampleCheck>();
-  const coldMs = new Map<Dialect, number[]>();
-  const coldFromSpawnMs = new Map<Dialect, number[]>();
-  const warmMs = new Map<Dialect, number[]>();
-  const warmPrometheusMs = new Map<Dialect, number[]>();
-  const oursCheck = new Map<Dialect, SampleCheck>();
+  const libraryMs = new Map<Writer, number[]>();
+  const libraryCheck = new Map<Writer, SampleCheck>();
+  const coldMs = new Map<Writer, number[]>();
+  const coldFromSpawnMs = new Map<Writer, number[]>();
+  const warmMs = new Map<Writer, number[]>();
+  const warmPrometheusMs = new Map<Writer, number[]>();
+  const oursCheck = new Map<Writer, SampleCheck>();
   let selfFamilies = 0;
-  const push = (m: Map<Dialect, number[]>, d: Dialect, v: number): void => void (m.get(d) ?? m.set(d, []).get(d)!).push(v);
+  const push = (m: Map<Writer, number[]>, d: Writer, v: number): void => void (m.get(d) ?? m.set(d, []).get(d)!).push(v);
 
   // One long-running daemon per directory for the warm scrapes; cold ones are fresh every round.
-  const warmDaemons = new Map<Dialect, Awaited<ReturnType<typeof startDaemon>>>();
-  for (const d of DIALECTS) {
+  const warmDaemons = new Map<Writer, Awaited<ReturnType<typeof startDaemon>>>();
+  for (const d of WRITERS) {
     const daemon = await startDaemon(dirs[d], [], {}, EVERY_FILE_LIVE);
     await httpGet(daemon.metricsUrl);
     warmDaemons.set(d, daemon);
@@ -88,12 +88,12 @@ export async function scrapeScenario(): Promise<string> {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const reader of LIBRARY_READERS) {
-        const body = join(out, `${reader.dialect}.txt`);
-        const json = await runProgram(reader.command, [join(DRIVERS, reader.script), dirs[reader.dialect], String(LIBRARY_RUNS), body]);
-        for (const s of (JSON.parse(json) as { times_s: number[] }).times_s) push(libraryMs, reader.dialect, s * 1000);
-        if (round === 0) libraryCheck.set(reader.dialect, checkSamples(expected, parseSamples(readFileSync(body, 'utf8'), 'bench_')));
+        const body = join(out, `${reader.writer}.txt`);
+        const json = await runProgram(reader.command, [join(DRIVERS, reader.script), dirs[reader.writer], String(LIBRARY_RUNS), body]);
+        for (const s of (JSON.parse(json) as { times_s: number[] }).times_s) push(libraryMs, reader.writer, s * 1000);
+        if (round === 0) libraryCheck.set(reader.writer, checkSamples(expected, parseSamples(readFileSync(body, 'utf8'), 'bench_')));
       }
-      for (const d of DIALECTS) {
+      for (const d of WRITERS) {
         const daemon = await startDaemon(dirs[d], [], {}, EVERY_FILE_LIVE);
         const first = await httpGet(daemon.metricsUrl);
         push(coldMs, d, Number(first.endedAt - daemon.listeningAt) / 1e6);
@@ -105,7 +105,7 @@ export async function scrapeScenario(): Promise<string> {
         }
         await daemon.stop();
       }
-      for (const d of DIALECTS) {
+      for (const d of WRITERS) {
         const url = warmDaemons.get(d)!.metricsUrl;
         const agent = keepAliveAgent();
         for (let i = 0; i < WARM_SCRAPES; i++) push(warmMs, d, (await httpGet(url, agent)).ms);
@@ -121,14 +121,14 @@ export async function scrapeScenario(): Promise<string> {
     for (const daemon of warmDaemons.values()) await daemon.stop();
   }
 
-  const m = (map: Map<Dialect, number[]>, d: Dialect): number => median(map.get(d) ?? []);
+  const m = (map: Map<Writer, number[]>, d: Writer): number => median(map.get(d) ?? []);
   const rows: string[][] = [
     ['directory written by', 'entries', "library's own reader", 'ours cold (listener up → first response)', 'ours cold (spawn → first response)', 'ours warm', 'ours warm, OpenMetrics + gzip', 'warm vs library', 'cold vs library'],
   ];
-  for (const d of DIALECTS) {
+  for (const d of WRITERS) {
     const lib = libraryMs.has(d) ? m(libraryMs, d) : NaN;
     rows.push([
-      DIALECT_WRITER[d],
+      WRITER_NAME[d],
       (LARGE.processes * entriesPerProcess(LARGE, d)).toLocaleString('en'),
       Number.isNaN(lib) ? 'n/a (no 0.16 reader for 16-byte slots)' : `${formatMs(lib)} ms`,
       `${formatMs(m(coldMs, d))} ms`,
@@ -140,12 +140,12 @@ export async function scrapeScenario(): Promise<string> {
     ]);
   }
 
-  const warmGoal = LIBRARY_READERS.every((r) => m(libraryMs, r.dialect) / m(warmMs, r.dialect) >= 30);
+  const warmGoal = LIBRARY_READERS.every((r) => m(libraryMs, r.writer) / m(warmMs, r.writer) >= 30);
   const coldVsRuby = m(libraryMs, 'ruby') / m(coldMs, 'ruby');
   const coldGoal = coldVsRuby >= 3;
   const checks = table([
     ['directory', "ours (first scrape)", "library's reader"],
-    ...DIALECTS.map((d) => [d, describeCheck(oursCheck.get(d)!), libraryCheck.has(d) ? describeCheck(libraryCheck.get(d)!) : 'n/a']),
+    ...WRITERS.map((d) => [d, describeCheck(oursCheck.get(d)!), libraryCheck.has(d) ? describeCheck(libraryCheck.get(d)!) : 'n/a']),
   ]);
 
   const profiles: string[] = [];
@@ -184,11 +184,11 @@ export async function scrapeScenario(): Promise<string> {
   const chart = writeChart(
     'scrape',
     barChart(`Scrape of ${LARGE.processes} processes × 1,000 entries (median ms, lower is better)`, [
-      ...DIALECTS.map((d) => ({
-        title: `Directory written by ${DIALECT_WRITER[d]}`,
+      ...WRITERS.map((d) => ({
+        title: `Directory written by ${WRITER_NAME[d]}`,
         log: true,
         bars: [
-          ...LIBRARY_READERS.filter((r) => r.dialect === d).map((r) => ({ label: r.name, value: m(libraryMs, d), text: `${formatMs(m(libraryMs, d))} ms` })),
+          ...LIBRARY_READERS.filter((r) => r.writer === d).map((r) => ({ label: r.name, value: m(libraryMs, d), text: `${formatMs(m(libraryMs, d))} ms` })),
           { label: 'ours cold (first response)', value: m(coldMs, d), text: `${formatMs(m(coldMs, d))} ms`, ours: true },
           { label: 'ours warm', value: m(warmMs, d), text: `${formatMs(m(warmMs, d))} ms`, ours: true },
           { label: 'ours warm, OpenMetrics + gzip', value: m(warmPrometheusMs, d), text: `${formatMs(m(warmPrometheusMs, d))} ms`, ours: true },

@@ -10,14 +10,14 @@ import { runCommand } from './run-command.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 import { ExpositionGate } from './exposition/gate.js';
-import { renderOpenMetrics, renderText } from './exposition/index.js';
+import { FORMATS, render, type Format } from './exposition/index.js';
 import { nativeLoadError, loadNative } from './native.js';
 import { tellSupervisor } from './supervisor/protocol.js';
 import { VERSION } from './version.js';
 
 const EXIT_USAGE = 2;
 
-function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; liveness: LivenessMode }): void {
+function renderCommand(opts: { dir: string; format: Format; liveness: LivenessMode }): void {
   if (loadNative() === null) {
     process.stderr.write(`multiproc-exporter: native mmap addon unavailable (${nativeLoadError()}); reading files with plain reads\n`);
   }
@@ -40,7 +40,7 @@ function renderCommand(opts: { dir: string; format: 'text' | 'openmetrics'; live
   const gate = new ExpositionGate();
   const families = gate.admit(collection.families);
   for (const r of gate.rejections) process.stderr.write(`left out [${r.reason}] ${r.message}\n`);
-  process.stdout.write(opts.format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families));
+  process.stdout.write(render(opts.format, families));
 }
 
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
@@ -178,7 +178,7 @@ export function buildProgram(): Command {
     .requiredOption('--dir <dir>', 'metrics directory (the workers\' PROMETHEUS_MULTIPROC_DIR)')
     .addOption(
       new Option('--format <format>', 'exposition format')
-        .choices(['text', 'openmetrics'])
+        .choices([...FORMATS])
         .default('text'),
     )
     .addOption(

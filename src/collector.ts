@@ -5,7 +5,8 @@
 import { Directory, type SkippedFile } from './reader/directory.js';
 import type { MappedFile } from './reader/mapped-file.js';
 import { Merger, type MergeProblem } from './merge/merger.js';
-import type { Label, MetricFamily } from './merge/model.js';
+import type { Label } from './format/label.js';
+import type { MetricFamily } from './merge/model.js';
 import type { LivenessMode } from './reader/liveness.js';
 import type { CompactionResult, Compactor } from './compaction/compactor.js';
 

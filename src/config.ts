@@ -4,6 +4,7 @@
  * option and where the value came from.
  */
 import { isIP } from 'node:net';
+import { isUserLabelName } from './format/names.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -30,12 +31,12 @@ export interface Config {
   readonly liveness: LivenessMode;
   /** /readiness also needs this many workers with a fresh heartbeat (0 = no such check). */
   readonly readinessMinWorkers: number;
-  /** A heartbeat older than this (seconds) is not fresh. */
-  readonly readinessMaxHeartbeatAge: number;
+  /** A heartbeat older than this is not fresh (seconds, as heartbeats are UNIX seconds). */
+  readonly readinessMaxHeartbeatAgeSeconds: number;
   /** Fold dead writers' files into archive files and delete them (off by default). */
   readonly compaction: boolean;
-  /** Seconds between compaction runs. */
-  readonly compactionInterval: number;
+  /** Time between compaction runs. */
+  readonly compactionIntervalMs: number;
   /** Scrapes of the metrics path in flight at once; beyond: 503 + Retry-After. 0 = no limit. */
   readonly maxRequests: number;
   /** A client must have sent its request headers within this long (slowloris), ms. */
@@ -100,6 +101,8 @@ export const OPTIONS = [
 export const DEFAULT_MAX_REQUESTS = 40;
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 30_000;
+export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
 
 /** The --help text of one option: what it does, its env vars and its default. */
 export function optionHelp(o: (typeof OPTIONS)[number]): string {
@@ -201,9 +204,9 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     logFile: flags['log.file'] ?? fromEnv(env, ['GME_LOG_FILE'])?.value,
     liveness: liveness as LivenessMode,
     readinessMinWorkers,
-    readinessMaxHeartbeatAge: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', 30_000) / 1000,
+    readinessMaxHeartbeatAgeSeconds: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', DEFAULT_MAX_HEARTBEAT_AGE_MS) / 1000,
     compaction: flags.compaction === true,
-    compactionInterval: parseDuration(flags['compaction.interval'], '--compaction.interval', 60_000) / 1000,
+    compactionIntervalMs: parseDuration(flags['compaction.interval'], '--compaction.interval', DEFAULT_COMPACTION_INTERVAL_MS),
     maxRequests,
     headerTimeoutMs,
     requestTimeoutMs,
@@ -213,12 +216,18 @@ export function resolveConfig(flags: Flags, env: Env): Config {
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** `500ms`, `10s`, `1m`, `1h` (Prometheus-style, one unit) → milliseconds; at least 1 ms, at most 24 h. */
-function parseDuration(text: string | undefined, source: string, def: number): number {
-  if (text === undefined) return def;
+function parseDuration(text: string | undefined, source: string, defaultMs: number): number {
+  if (text === undefined) return defaultMs;
   const m = /^(\d{1,8})(ms|s|m|h)$/.exec(text);
   const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;
   if (!(ms >= 1 && ms <= 86_400_000)) throw new ConfigError(`${source} ${JSON.stringify(text)}: expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h`);
   return ms;
+}
+
+/** The `host:port` text of an address, as parseListenAddress reads it: `:9798`, `127.0.0.1:9798`, `[::1]:9798`. */
+export function formatListenAddress(a: ListenAddress): string {
+  const host = a.host === undefined ? '' : a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${host}:${a.port}`;
 }
 
 export function parseListenAddress(text: string, source: string): ListenAddress {
@@ -242,8 +251,6 @@ function checkHost(host: string, source: string): void {
   }
 }
 
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
 function parseLabels(flagValues: readonly string[] | undefined, envValue: string | undefined): [string, string][] {
   const items =
     flagValues !== undefined && flagValues.length > 0
@@ -257,7 +264,7 @@ function parseLabels(flagValues: readonly string[] | undefined, envValue: string
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
     const value = eq < 0 ? '' : text.slice(eq + 1);
-    if (eq < 0 || !LABEL_NAME.test(name) || name.startsWith('__')) {
+    if (eq < 0 || !isUserLabelName(name)) {
       throw new ConfigError(`${source} ${JSON.stringify(text)}: expected name=value with a label name like [a-zA-Z_][a-zA-Z0-9_]* (not starting with __)`);
     }
     if (value === '') throw new ConfigError(`${source} ${JSON.stringify(text)}: the value is empty (an empty label is no label)`);

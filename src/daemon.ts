@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Collector } from './collector.js';
-import { ConfigError, type Config, type ListenAddress } from './config.js';
+import { ConfigError, formatListenAddress, type Config, type ListenAddress } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadNative, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
@@ -26,10 +26,13 @@ const FOLDED_PROBE_INTERVAL_MS = 250;
 /** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
 
+/** The first compaction run comes this soon after start, to finish what a crash left. */
+const FIRST_COMPACTION_DELAY_MS = 100;
+
 export interface RunningDaemon {
   readonly logger: Logger;
-  /** Bound addresses (port 0 resolved), metrics first. */
-  readonly addresses: readonly string[];
+  /** Bound addresses (port 0 resolved; host undefined for every interface), metrics first. */
+  readonly addresses: readonly ListenAddress[];
   /** Whether the metrics listener serves HTTPS. */
   readonly tls: boolean;
   stop(reason: string): Promise<void>;
@@ -73,13 +76,13 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     maxRequests: config.maxRequests,
     onRejected: () => self.scrapesRejected.inc(),
     readinessMinWorkers: config.readinessMinWorkers,
-    readinessMaxHeartbeatAge: config.readinessMaxHeartbeatAge,
+    readinessMaxHeartbeatAgeSeconds: config.readinessMaxHeartbeatAgeSeconds,
     liveness: config.liveness,
     shuttingDown: () => stopping !== null,
   };
   const servers: Server[] = [];
   const closers: GracefulClose[] = [];
-  const addresses: string[] = [];
+  const addresses: ListenAddress[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
     const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
@@ -107,8 +110,8 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       node: process.version,
       native,
       dir: config.dir,
-      listen: addresses[0],
-      health: addresses[1] ?? addresses[0],
+      listen: formatListenAddress(addresses[0]!),
+      health: formatListenAddress(addresses[1] ?? addresses[0]!),
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
       basicAuth: settings.auth.enabled,
@@ -204,8 +207,8 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
       })
       .catch((err: unknown) => logger.error({ err }, 'compaction failed; retried at the next interval'));
   };
-  setTimeout(run, 100).unref();
-  const timer = setInterval(run, config.compactionInterval * 1000);
+  setTimeout(run, FIRST_COMPACTION_DELAY_MS).unref();
+  const timer = setInterval(run, config.compactionIntervalMs);
   timer.unref();
   return timer;
 }
@@ -233,23 +236,18 @@ function loadWeb(config: Config): WebConfig {
   }
 }
 
-function formatAddress(a: ListenAddress): string {
-  const host = a.host === undefined ? '' : a.host.includes(':') ? `[${a.host}]` : a.host;
-  return `${host}:${a.port}`;
-}
-
-function listen(server: Server, address: ListenAddress, option: string): Promise<string> {
+function listen(server: Server, address: ListenAddress, option: string): Promise<ListenAddress> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why =
         err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' ? 'no such local address' : err.message;
-      reject(new ConfigError(`${option} ${formatAddress(address)}: cannot listen: ${why} (${err.code ?? 'error'})`));
+      reject(new ConfigError(`${option} ${formatListenAddress(address)}: cannot listen: ${why} (${err.code ?? 'error'})`));
     };
     server.once('error', onError);
     server.listen({ host: address.host, port: address.port }, () => {
       server.off('error', onError);
       const a = server.address() as AddressInfo;
-      resolve(formatAddress({ host: a.family === 'IPv6' && a.address === '::' ? undefined : a.address, port: a.port }));
+      resolve({ host: a.family === 'IPv6' && a.address === '::' ? undefined : a.address, port: a.port });
     });
   });
 }

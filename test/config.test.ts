@@ -1,7 +1,7 @@
 /** The option table: precedence flag > env > default, and every bad value named with its source. */
 import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_PORT, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
+import { ConfigError, DEFAULT_PORT, formatListenAddress, OPTIONS, optionHelp, parseListenAddress, resolveConfig } from '../src/config.js';
 
 const base = { dir: '/m' };
 
@@ -21,9 +21,9 @@ describe('resolveConfig', () => {
       logFile: undefined,
       liveness: 'auto',
       readinessMinWorkers: 0,
-      readinessMaxHeartbeatAge: 30,
+      readinessMaxHeartbeatAgeSeconds: 30,
       compaction: false,
-      compactionInterval: 60,
+      compactionIntervalMs: 60_000,
       maxRequests: 40,
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
@@ -32,7 +32,7 @@ describe('resolveConfig', () => {
 
   it('parses the lifecycle options and names the option of a bad value', () => {
     const c = resolveConfig({ ...base, liveness: 'pid', 'readiness.minWorkers': '3', 'readiness.maxHeartbeatAge': '1500ms', compaction: true, 'compaction.interval': '2m' }, {});
-    expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAge, c.compaction, c.compactionInterval]).toEqual(['pid', 3, 1.5, true, 120]);
+    expect([c.liveness, c.readinessMinWorkers, c.readinessMaxHeartbeatAgeSeconds, c.compaction, c.compactionIntervalMs]).toEqual(['pid', 3, 1.5, true, 120_000]);
     expect(() => resolveConfig({ ...base, liveness: 'sometimes' }, {})).toThrow('--liveness "sometimes": must be one of auto, lock, pid, off');
     expect(() => resolveConfig({ ...base, 'readiness.minWorkers': '-1' }, {})).toThrow('--readiness.min-workers "-1": must be a whole number');
     expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h');
@@ -156,5 +156,20 @@ describe('--help text', () => {
 describe('OPTIONS', () => {
   it('names each option by the key commander stores its flag under (else the flag is silently ignored)', () => {
     for (const o of OPTIONS) expect([o.flag, new Option(o.flag).attributeName()]).toEqual([o.flag, o.key]);
+  });
+});
+
+describe('formatListenAddress', () => {
+  it('writes every interface as ":port", an IPv6 host in brackets, others as given', () => {
+    expect(formatListenAddress({ host: undefined, port: 9798 })).toBe(':9798');
+    expect(formatListenAddress({ host: '127.0.0.1', port: 0 })).toBe('127.0.0.1:0');
+    expect(formatListenAddress({ host: '::1', port: 9798 })).toBe('[::1]:9798');
+    expect(formatListenAddress({ host: 'example.com', port: 80 })).toBe('example.com:80');
+  });
+
+  it('is read back by parseListenAddress as the same address', () => {
+    for (const text of [':9798', '0.0.0.0:1', '[::]:80', '[fe80::1]:65535', 'localhost:9798']) {
+      expect(formatListenAddress(parseListenAddress(text, 'x'))).toBe(text);
+    }
   });
 });

@@ -371,10 +371,11 @@ describe('with an IPC channel (how startExporter runs it)', () => {
   it('reports its bound address once serving, and stops with exit 0 when the channel closes', async () => {
     const d = spawnWithIpc(['--dir', tmp, '--web.listen-address', '127.0.0.1:0']);
     const started = await until('the started message', async () => d.messages[0]);
-    const listen = (started as { listen: string }).listen;
-    expect(listen).toMatch(/^127\.0\.0\.1:\d+$/);
+    const { port } = (started as { listen: { port: number } }).listen;
+    expect(Number.isInteger(port) && port > 0).toBe(true);
+    const listen = { host: '127.0.0.1', port };
     expect(started).toEqual({ type: 'multiproc-exporter:started', listen, health: listen, tls: false, telemetryPath: '/metrics' });
-    expect((await get(`http://${listen}/liveness`)).status).toBe(200);
+    expect((await get(`http://127.0.0.1:${port}/liveness`)).status).toBe(200);
     d.child.disconnect();
     expect(await d.exited).toBe(0);
     expect(d.stderr()).toContain('"reason":"supervisor gone (IPC channel closed)","msg":"shutting down: no new connections, finishing in-flight scrapes"');

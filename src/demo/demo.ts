@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveConfig } from '../config.js';
+import { formatListenAddress, resolveConfig } from '../config.js';
 import { startDaemon } from '../daemon.js';
 import { directoryFilesystem } from '../reader/filesystem.js';
 
@@ -34,7 +34,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   });
-  const url = `http://${daemon.addresses[0]!.replace(/^:/, '127.0.0.1:')}`;
+  const url = `http://${formatListenAddress(daemon.addresses[0]!).replace(/^:/, '127.0.0.1:')}`;
   process.stdout.write(
     `multiproc-exporter demo: ${o.workers} worker processes write to ${dir}\n` +
       `  metrics:   ${url}/metrics\n  readiness: ${url}/readiness\n  Ctrl-C to stop.\n`,

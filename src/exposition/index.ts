@@ -3,4 +3,5 @@ export { escapeLabelValue, escapeHelpText, escapeHelpOpenMetrics } from './escap
 export { samplePrefix } from './sample-prefix.js';
 export { renderText } from './text.js';
 export { renderOpenMetrics } from './openmetrics.js';
-export { chooseFormat, acceptsGzip, CONTENT_TYPE_TEXT, CONTENT_TYPE_OPENMETRICS } from './negotiate.js';
+export { render, contentType, FORMATS, type Format, CONTENT_TYPE_TEXT, CONTENT_TYPE_OPENMETRICS } from './format.js';
+export { chooseFormat, acceptsGzip } from './negotiate.js';

@@ -1,7 +1,5 @@
 /** Content negotiation for the /metrics endpoint (Accept and Accept-Encoding). */
-
-export const CONTENT_TYPE_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
-export const CONTENT_TYPE_OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+import type { Format } from './format.js';
 
 interface MediaRange {
   /** Lower-cased `type/subtype`, e.g. `text/plain`, `*\/*`. */
@@ -71,7 +69,7 @@ function maxQ(ranges: readonly MediaRange[], match: (r: MediaRange) => boolean):
  * OpenMetrics only when `application/openmetrics-text` is listed explicitly (version 1.0.0 or none)
  * with q > 0 and no less than text/plain's q (most specific of text/plain, text/*, *\/*). Default text.
  */
-export function chooseFormat(accept: string | undefined): 'text' | 'openmetrics' {
+export function chooseFormat(accept: string | undefined): Format {
   if (accept === undefined) return 'text';
   const ranges = parseList(accept);
   const isOm = (r: MediaRange): boolean => r.type === 'application/openmetrics-text';

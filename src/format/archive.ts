@@ -10,6 +10,7 @@
  *   then zero padding to a multiple of 8
  */
 import { createHash } from 'node:crypto';
+import type { Dialect } from './dialect.js';
 import { ARCHIVE_ID_PREFIX } from './reserved.js';
 
 const MAGIC = 'MPEARCH1';
@@ -23,7 +24,7 @@ export interface AbsorbedFile {
   readonly sha1: string;
 }
 
-export function archiveFileName(prefix: string, dialect: string): string {
+export function archiveFileName(prefix: string, dialect: Dialect): string {
   return `${prefix}_${ARCHIVE_ID_PREFIX}${dialect}.db`;
 }
 

@@ -1,7 +1,19 @@
 /**
  * How each library writes a histogram bound into the `le` label of its keys (docs/FORMAT.md §4), so
- * the writer's keys are byte-identical to the library's for the same bucket.
+ * the writer's keys are byte-identical to the library's for the same bucket; and how a bound is
+ * read back from any of them.
  */
+
+/**
+ * The bound an `le` value names: `+Inf`/`Inf`/`inf`, `-Inf`/`-inf`, or a number as JavaScript
+ * reads it (`1`, `1.0`, `1e+08`, `1.0e-05`); NaN when it is none (then the entry is no bucket).
+ */
+export function parseBound(le: string): number {
+  if (le === '+Inf' || le === 'Inf' || le === 'inf') return Infinity;
+  if (le === '-Inf' || le === '-inf') return -Infinity;
+  const v = Number(le);
+  return le.trim() === '' ? NaN : v;
+}
 
 /** Shortest round-trip digits and decimal exponent of a finite non-zero number: 1.5e-7 → ['15', -7]. */
 function shortest(v: number): [digits: string, exponent: number] {

@@ -5,9 +5,10 @@
  *   Python ≤ 0.15  ["metric", "sample", {"label": "value", ...}]
  *   Ruby (all)     ["metric", "sample", ["label", ...], [value, ...]]   values: string|number|bool|null
  */
-import type { Label } from '../merge/model.js';
+import { compareLabelNames, type Label } from './label.js';
 import { FormatError } from './layout.js';
 import { JsonNumber, JsonSyntaxError, parseJson, type JsonValue } from './json.js';
+import { isLabelName, isMetricName } from './names.js';
 
 export type KeyShape = 'python' | 'python-nohelp' | 'ruby';
 
@@ -22,9 +23,6 @@ export interface DecodedKey {
   /** Help text when the key carries it (Python ≥ 0.16). */
   readonly help: string | undefined;
 }
-
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -58,8 +56,8 @@ export function parseKey(text: string, offset: number): DecodedKey {
     return shapeError('is not a 3- or 4-element JSON list');
   }
   const [metric, sample, third, fourth] = json;
-  if (typeof metric !== 'string' || !METRIC_NAME.test(metric)) return shapeError('has an invalid metric name');
-  if (typeof sample !== 'string' || !METRIC_NAME.test(sample)) return shapeError('has an invalid sample name');
+  if (typeof metric !== 'string' || !isMetricName(metric)) return shapeError('has an invalid metric name');
+  if (typeof sample !== 'string' || !isMetricName(sample)) return shapeError('has an invalid sample name');
 
   const labels: [string, string][] = [];
   let shape: KeyShape;
@@ -90,7 +88,7 @@ export function parseKey(text: string, offset: number): DecodedKey {
   }
 
   for (const [name] of labels) {
-    if (!LABEL_NAME.test(name)) return shapeError(`has an invalid label name "${name}"`);
+    if (!isLabelName(name)) return shapeError(`has an invalid label name "${name}"`);
   }
   labels.sort(compareLabelNames);
   for (let i = 1; i < labels.length; i++) {
@@ -108,10 +106,6 @@ function rubyLabelValue(v: JsonValue | undefined, shapeError: (why: string) => n
   if (v === false) return 'false';
   if (v === null) return ''; // Ruby nil: the same as no label
   return shapeError('has a label value that is a list or object');
-}
-
-function compareLabelNames(a: readonly [string, string], b: readonly [string, string]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 function preview(text: string): string {

@@ -4,6 +4,7 @@
  * Each entry is bound once to the series it contributes to; a scrape then only folds values:
  * `series.fold(values[valueIndex[i]])` per entry, no key parsing, no allocation in steady state.
  */
+import { parseBound } from '../format/bound.js';
 import type { DecodedKey } from '../format/key.js';
 import type { GaugeMode } from '../format/filename.js';
 import type { MappedFile } from '../reader/mapped-file.js';
@@ -320,13 +321,6 @@ function roleOf(sample: string, type: 'histogram' | 'summary', labels: readonly 
     if (!Number.isNaN(parseBound(le))) return 'bucket';
   }
   return 'other';
-}
-
-function parseBound(le: string): number {
-  if (le === '+Inf' || le === 'Inf' || le === 'inf') return Infinity;
-  if (le === '-Inf' || le === '-inf') return -Infinity;
-  const v = Number(le);
-  return le.trim() === '' ? NaN : v;
 }
 
 /**

@@ -4,10 +4,11 @@
  * a new series appears, so exposition/ may memoise per-sample text in `exposition`.
  */
 
-export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'unknown';
+import type { Label } from '../format/label.js';
 
-/** One label: [name, value]. Value is the decoded Unicode string (never JSON-escaped). */
-export type Label = readonly [name: string, value: string];
+export type { Label };
+
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'unknown';
 
 export interface Sample {
   /** Full sample name, e.g. `http_requests_total`, `latency_seconds_bucket`. */

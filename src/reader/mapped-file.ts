@@ -16,6 +16,7 @@ import {
   readUsed,
   type SlotWidth,
 } from '../format/layout.js';
+import type { Dialect } from '../format/dialect.js';
 import type { DecodedKey, KeyShape } from '../format/key.js';
 import { KeyCache } from './key-cache.js';
 import { processIdOf, type ParsedFileName } from '../format/filename.js';
@@ -245,7 +246,7 @@ export class MappedFile {
 }
 
 /** The writer layout a file matches: python (≥ 0.18), python-legacy (≤ 0.17), ruby; unknown until it has entries. */
-export function dialectOf(f: { readonly shape: KeyShape | null; readonly slot: SlotWidth | null }): string {
+export function dialectOf(f: { readonly shape: KeyShape | null; readonly slot: SlotWidth | null }): Dialect | 'unknown' {
   if (f.shape === null) return 'unknown';
   if (f.shape === 'ruby') return 'ruby';
   return f.slot === 16 ? 'python' : 'python-legacy';

@@ -32,7 +32,7 @@ export interface RouteOptions {
   readonly onRejected?: () => void;
   /** /readiness also needs this many workers with a fresh heartbeat (0: no such check). */
   readonly readinessMinWorkers: number;
-  readonly readinessMaxHeartbeatAge: number;
+  readonly readinessMaxHeartbeatAgeSeconds: number;
   readonly liveness: string;
   /** True once SIGTERM/SIGINT has begun the shutdown: /readiness answers 503. */
   readonly shuttingDown?: () => boolean;
@@ -123,7 +123,7 @@ async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<voi
 }
 
 function health(o: RouteOptions): WorkerHealth {
-  return workerHealth(o.scrape.files(), Date.now() / 1000, o.readinessMinWorkers, o.readinessMaxHeartbeatAge);
+  return workerHealth(o.scrape.files(), Date.now() / 1000, o.readinessMinWorkers, o.readinessMaxHeartbeatAgeSeconds);
 }
 
 async function serveWorkers(o: RouteOptions, res: ServerResponse): Promise<void> {

@@ -6,7 +6,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback, constants as zlib } from 'node:zlib';
 import type { Collection, Collector } from '../collector.js';
-import { CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, renderOpenMetrics, renderText } from '../exposition/index.js';
+import { contentType, render, type Format } from '../exposition/index.js';
 import { ExpositionGate, type Rejection } from '../exposition/gate.js';
 import type { MetricFamily } from '../merge/model.js';
 import { DirectoryError, type FileStatus } from '../reader/directory.js';
@@ -14,8 +14,6 @@ import type { Logger } from '../logger.js';
 import type { SelfMetrics } from './self-metrics.js';
 
 const gzip = promisify(gzipCallback);
-
-export type Format = 'text' | 'openmetrics';
 
 export interface ScrapeBody {
   readonly body: Buffer;
@@ -45,13 +43,13 @@ class Snapshot {
     let p = this.bodies.get(key);
     if (p === undefined) {
       const plain = this.bodies.get(`${format}/false`);
-      const contentType = format === 'openmetrics' ? CONTENT_TYPE_OPENMETRICS : CONTENT_TYPE_TEXT;
-      const text = plain === undefined ? Buffer.from(format === 'openmetrics' ? renderOpenMetrics(this.families) : renderText(this.families)) : undefined;
+      const type = contentType(format);
+      const text = plain === undefined ? Buffer.from(render(format, this.families)) : undefined;
       if (!gzipped) {
-        p = Promise.resolve({ body: text!, contentType, gzipped: false });
+        p = Promise.resolve({ body: text!, contentType: type, gzipped: false });
       } else {
         const source = text !== undefined ? Promise.resolve(text) : plain!.then((b) => b.body);
-        p = source.then(async (b) => ({ body: await gzip(b, { level: zlib.Z_BEST_SPEED }), contentType, gzipped: true }));
+        p = source.then(async (b) => ({ body: await gzip(b, { level: zlib.Z_BEST_SPEED }), contentType: type, gzipped: true }));
       }
       this.bodies.set(key, p);
     }

@@ -6,7 +6,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Collection } from '../collector.js';
 import type { CompactionResult } from '../compaction/compactor.js';
-import type { Label, MetricFamily, MetricType, Sample } from '../merge/model.js';
+import type { Label } from '../format/label.js';
+import type { MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { dialectOf } from '../reader/mapped-file.js';
 import type { Rejection } from '../exposition/gate.js';
 import { SELF_PREFIX } from '../format/reserved.js';

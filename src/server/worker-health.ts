@@ -39,8 +39,8 @@ export function workerHealth(files: readonly FileStatus[], nowSeconds: number, m
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([id, w]) => {
       const state = w.states.has('live') ? 'live' : w.states.size === 1 && w.states.has('dead') ? 'dead' : 'unknown';
-      const age = w.heartbeat === null ? null : Math.max(0, nowSeconds - w.heartbeat);
-      return { id, state, lastHeartbeat: w.heartbeat, heartbeatAgeSeconds: age, fresh: state !== 'dead' && age !== null && age <= maxAgeSeconds, files: w.files };
+      const ageSeconds = w.heartbeat === null ? null : Math.max(0, nowSeconds - w.heartbeat);
+      return { id, state, lastHeartbeat: w.heartbeat, heartbeatAgeSeconds: ageSeconds, fresh: state !== 'dead' && ageSeconds !== null && ageSeconds <= maxAgeSeconds, files: w.files };
     });
   const fresh = workers.filter((w) => w.fresh).length;
   const notReadyReason =

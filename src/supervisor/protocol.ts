@@ -3,14 +3,15 @@
  * startExporter does): where it serves once it is listening, or why it could not start. The
  * channel does not depend on the log format, level or destination the operator chose.
  */
+import type { ListenAddress } from '../config.js';
 
 /** Sent once the listeners are bound (port 0 resolved). */
 export interface StartedMessage {
   readonly type: 'multiproc-exporter:started';
-  /** Bound metrics address as the start-up log line prints it: `127.0.0.1:9798`, `:9798`, `[::1]:9798`. */
-  readonly listen: string;
+  /** Bound metrics address, port 0 resolved; no host: every interface (absent in JSON). */
+  readonly listen: ListenAddress;
   /** Bound health address (the metrics address unless --web.health-address was given). */
-  readonly health: string;
+  readonly health: ListenAddress;
   readonly tls: boolean;
   readonly telemetryPath: string;
 }
@@ -28,8 +29,10 @@ export function parseDaemonMessage(value: unknown): DaemonMessage | null {
   if (typeof value !== 'object' || value === null) return null;
   const m = value as Record<string, unknown>;
   if (m['type'] === 'multiproc-exporter:started') {
-    const { listen, health, tls, telemetryPath } = m;
-    if (typeof listen === 'string' && typeof health === 'string' && typeof tls === 'boolean' && typeof telemetryPath === 'string') {
+    const listen = listenAddressOf(m['listen']);
+    const health = listenAddressOf(m['health']);
+    const { tls, telemetryPath } = m;
+    if (listen !== null && health !== null && typeof tls === 'boolean' && typeof telemetryPath === 'string') {
       return { type: 'multiproc-exporter:started', listen, health, tls, telemetryPath };
     }
     return null;
@@ -38,6 +41,14 @@ export function parseDaemonMessage(value: unknown): DaemonMessage | null {
     return { type: 'multiproc-exporter:start-failed', message: m['message'] };
   }
   return null;
+}
+
+function listenAddressOf(value: unknown): ListenAddress | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { host, port } = value as Record<string, unknown>;
+  if (host !== undefined && typeof host !== 'string') return null;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return null;
+  return { host, port };
 }
 
 /** Send a message to the supervisor, if there is one; `then` runs once it is written (or at once). */

@@ -1,11 +1,12 @@
+import type { Dialect } from '../format/dialect.js';
 import type { GaugeMode } from '../format/filename.js';
-import type { Label } from '../merge/model.js';
+import type { Label } from '../format/label.js';
 import { Metric, splitArgs, type LabelValues, type MetricConfiguration } from './metric.js';
 import type { MetricFile } from './metric-file.js';
-import type { Layout, WriterSettings } from './settings.js';
+import type { WriterSettings } from './settings.js';
 
 /** The gauge modes each library's reader knows (docs/FORMAT.md §1, §5, §7). */
-const MODES: Record<Layout, readonly GaugeMode[]> = {
+const MODES: Record<Dialect, readonly GaugeMode[]> = {
   python: ['all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum', 'mostrecent', 'livemostrecent'],
   'python-legacy': ['all', 'liveall', 'min', 'livemin', 'max', 'livemax', 'sum', 'livesum'],
   ruby: ['all', 'liveall', 'min', 'max', 'livesum'],

@@ -1,5 +1,5 @@
 import { pythonBound, rubyBound } from '../format/bound.js';
-import type { Label } from '../merge/model.js';
+import type { Label } from '../format/label.js';
 import { Metric, splitArgs, withLabel, type LabelValues, type MetricConfiguration } from './metric.js';
 import type { MetricFile } from './metric-file.js';
 import type { WriterSettings } from './settings.js';

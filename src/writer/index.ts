@@ -10,7 +10,9 @@
 import { configure as configureSettings, type WriterOptions } from './settings.js';
 import { startHeartbeat } from './heartbeat.js';
 
-export { WriterConfigError, type Layout, type WriterOptions } from './settings.js';
+export { WriterConfigError, type WriterOptions } from './settings.js';
+/** The `layout` option's values: the dialect the files are written in. */
+export type { Dialect as Layout } from '../format/dialect.js';
 export { heartbeat, stopHeartbeat } from './heartbeat.js';
 
 /**

@@ -6,19 +6,16 @@
 import { closeSync, constants, ftruncateSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { slotWidthOf, type Dialect } from '../format/dialect.js';
 import { keyText } from '../format/key.js';
 import { detectSlotWidth, entryBounds, entrySize, HEADER_SIZE, paddingLength, PYTHON_INITIAL_SIZE, readUsed, type SlotWidth } from '../format/layout.js';
 import { loadNative, nativeLoadError, type NativeBinding } from '../native.js';
-import { WriterConfigError, type Layout, type WriterSettings } from './settings.js';
+import { WriterConfigError, type WriterSettings } from './settings.js';
 
 /** Ruby 0.16.2's initial size (1.x uses the page size, 4096 on the usual machines). */
 const RUBY_INITIAL_SIZE = 4096;
 /** Other live processes with the same id before giving up on finding a free file name. */
 const MAX_INSTANCES = 1000;
-
-export function slotOf(layout: Layout): SlotWidth {
-  return layout === 'python' ? 16 : 8;
-}
 
 const encoder = new TextEncoder();
 
@@ -36,7 +33,7 @@ export class MetricFile {
     readonly path: string,
     private readonly fd: number,
     private readonly native: NativeBinding,
-    private readonly layout: Layout,
+    private readonly layout: Dialect,
     readonly slot: SlotWidth,
   ) {}
 
@@ -61,7 +58,7 @@ export class MetricFile {
         closeSync(fd); // another live process with this id writes it
         continue;
       }
-      const file = new MetricFile(path, fd, native, s.layout, slotOf(s.layout));
+      const file = new MetricFile(path, fd, native, s.layout, slotWidthOf(s.layout));
       try {
         file.load();
       } catch (e) {

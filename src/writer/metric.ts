@@ -2,8 +2,9 @@
  * What every writer metric shares: name/label validation as prom-client does it, and children
  * (one per label-value set) resolved once and cached, so a labelled call costs a map lookup.
  */
-import type { Label } from '../merge/model.js';
+import { compareLabelNames, type Label } from '../format/label.js';
 import { encodePythonKey, encodeRubyKey } from '../format/key.js';
+import { isMetricName, isUserLabelName } from '../format/names.js';
 import { metricFile, type MetricFile } from './metric-file.js';
 import { settings, settingsAvailable, type WriterSettings } from './settings.js';
 
@@ -14,9 +15,6 @@ export interface MetricConfiguration {
   help: string;
   labelNames?: readonly string[];
 }
-
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Where a child's sample lives: the file and the index of its value in `file.f64`. */
 export interface Slot {
@@ -34,11 +32,11 @@ export abstract class Metric<Child> {
   constructor(config: MetricConfiguration, reservedLabels: readonly string[] = []) {
     if (config === null || typeof config !== 'object') throw new TypeError('a metric needs a configuration object { name, help }');
     const { name, help } = config;
-    if (typeof name !== 'string' || !METRIC_NAME.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !isMetricName(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
     if (typeof help !== 'string' || help === '') throw new TypeError(`metric ${name}: help is required`);
     const labelNames = [...(config.labelNames ?? [])];
     for (const l of labelNames) {
-      if (typeof l !== 'string' || !LABEL_NAME.test(l) || l.startsWith('__')) throw new TypeError(`metric ${name}: invalid label name ${JSON.stringify(l)}`);
+      if (typeof l !== 'string' || !isUserLabelName(l)) throw new TypeError(`metric ${name}: invalid label name ${JSON.stringify(l)}`);
       if (reservedLabels.includes(l)) throw new TypeError(`metric ${name}: label name ${l} is reserved for this metric type`);
     }
     if (new Set(labelNames).size !== labelNames.length) throw new TypeError(`metric ${name}: duplicate label names`);
@@ -88,7 +86,7 @@ export abstract class Metric<Child> {
       if (!names.includes(k)) throw new Error(`metric ${this.name}: label ${k} is not one of its label names (${names.join(', ')})`);
     }
     const pairs: Label[] = names.map((n) => [n, String(labels[n])] as const);
-    pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    pairs.sort(compareLabelNames);
     const child = this.createChild(pairs, settings());
     this.children.set(cacheKey, child);
     return child;
@@ -111,5 +109,5 @@ export function splitArgs(a: LabelValues | number | undefined, b: number | undef
 }
 
 export function withLabel(labels: readonly Label[], name: string, value: string): Label[] {
-  return [...labels, [name, value] as const].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return [...labels, [name, value] as const].sort(compareLabelNames);
 }

@@ -3,15 +3,13 @@
  * module may define its metrics before the application calls configure().
  */
 import { statSync } from 'node:fs';
-
-/** File layout, i.e. which library's reader must accept the files (docs/FORMAT.md §7). */
-export type Layout = 'python' | 'python-legacy' | 'ruby';
+import { DIALECTS, type Dialect } from '../format/dialect.js';
 
 export interface WriterOptions {
   /** Metrics directory; default `PROMETHEUS_MULTIPROC_DIR`. */
   dir?: string;
   /** `python` (prometheus_client ≥ 0.18, default), `python-legacy` (≤ 0.17) or `ruby` (GitLab gem). */
-  layout?: Layout;
+  layout?: Dialect;
   /**
    * Identifies this process in file names; default `process.pid`. Use a stable id (e.g. the
    * cluster worker id) to bound the number of files: a restarted worker continues its files.
@@ -27,7 +25,7 @@ export interface WriterOptions {
 
 export interface WriterSettings {
   readonly dir: string;
-  readonly layout: Layout;
+  readonly layout: Dialect;
   readonly processId: string;
 }
 
@@ -73,7 +71,7 @@ export function settings(): WriterSettings {
 }
 
 function validate(o: WriterOptions): void {
-  if (o.layout !== undefined && !['python', 'python-legacy', 'ruby'].includes(o.layout)) {
+  if (o.layout !== undefined && !DIALECTS.includes(o.layout)) {
     throw new WriterConfigError(`layout ${JSON.stringify(o.layout)} is not python, python-legacy or ruby`);
   }
   if (o.heartbeatSeconds !== undefined && !(o.heartbeatSeconds > 0 && Number.isFinite(o.heartbeatSeconds))) {

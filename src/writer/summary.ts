@@ -1,4 +1,4 @@
-import type { Label } from '../merge/model.js';
+import type { Label } from '../format/label.js';
 import { Metric, splitArgs, type LabelValues, type MetricConfiguration } from './metric.js';
 import type { MetricFile } from './metric-file.js';
 import type { WriterSettings } from './settings.js';

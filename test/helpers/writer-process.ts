@@ -4,10 +4,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import type { Dialect } from '../../src/format/dialect.js';
 
 export const WRITER_WORKER = join(import.meta.dirname, 'writer-worker.mjs');
 
-export type Layout = 'python' | 'python-legacy' | 'ruby';
+export type Layout = Dialect;
 
 export function writerEnv(dir: string, layout: Layout, processId: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, WRITER_LAYOUT: layout };
