@@ -13,8 +13,9 @@ import { Compactor, type CrashPoint } from './compaction/compactor.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
-import { WebSettings } from './server/web-settings.js';
+import { loadWebConfig, WebConfigError, type WebConfig } from './server/web/config.js';
+import { WebSettings } from './server/web/settings.js';
+import { tlsFromFiles } from './server/web/tls.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */

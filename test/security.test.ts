@@ -6,7 +6,7 @@
  * 401 with WWW-Authenticate, the right one 200; health endpoints on the metrics listener require
  * the same TLS and auth, those on --web.health-address do not; SIGHUP re-reads the web config
  * (users, certificates), and a bad one is logged and the old one kept.
- * Parsing and validation of the file itself are in web-config.test.ts.
+ * Parsing and validation of the file itself are in test/server/web/.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { copyFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -11,8 +11,9 @@ import { landingPage } from './landing-page.js';
 import { statusHtml, statusJson, type StatusReport } from './status-page.js';
 import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
-import { clientCertAllowed, httpsServerOptions, type TlsSettings } from './web-config.js';
-import type { WebSettings } from './web-settings.js';
+import type { TlsSettings } from './web/config.js';
+import type { WebSettings } from './web/settings.js';
+import { clientCertAllowed, httpsServerOptions } from './web/tls.js';
 
 export interface RouteOptions {
   readonly telemetryPath: string;

@@ -1,7 +1,7 @@
 /**
  * Throwaway certificates for TLS tests, made with the openssl CLI: a CA, a server certificate for
  * 127.0.0.1 (two, with different serials, for rotation), a client certificate signed by the CA,
- * and a self-signed "rogue" client certificate no configured CA trusts.
+ * a self-signed "rogue" client certificate no configured CA trusts, and a key no certificate matches.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,10 @@ export interface Certs {
   readonly clientKey: string;
   readonly rogueCert: string;
   readonly rogueKey: string;
-  /** Paths (inside dir): server.crt/server.key (serial 2), server2.crt/server2.key (serial 4), ca.crt. */
+  /**
+   * Paths (inside dir): server.crt/server.key (serial 2), server2.crt/server2.key (serial 4), ca.crt,
+   * ca.key, client.crt/client.key (serial 3), rogue.crt/rogue.key, other.key (matches no certificate).
+   */
   readonly path: (name: string) => string;
 }
 
@@ -60,6 +63,7 @@ export function makeCerts(dir: string): Certs {
     openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial, '-days', '2', '-extfile', 'openssl.cnf', '-extensions', ext, '-out', `${name}.crt`);
   }
   openssl('req', '-x509', ...cnf, '-extensions', 'client', ...ec, '-keyout', 'rogue.key', '-out', 'rogue.crt', '-days', '2', '-subj', '/CN=rogue');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'other.key');
   const read = (name: string): string => readFileSync(join(dir, name), 'utf8');
   return {
     dir,

@@ -5,7 +5,9 @@
  */
 import type { Server } from 'node:http';
 import type { Server as TlsServer } from 'node:tls';
-import { BasicAuth, httpsServerOptions, type TlsSettings, type WebConfig } from './web-config.js';
+import { BasicAuth } from './basic-auth.js';
+import type { TlsSettings, WebConfig } from './config.js';
+import { httpsServerOptions } from './tls.js';
 
 export class WebSettings {
   auth: BasicAuth;

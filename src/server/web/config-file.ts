@@ -1,0 +1,157 @@
+/**
+ * The web config file as YAML nodes: reads and parses it, walks its mappings, scalars and lists
+ * the way exporter-toolkit's strict unmarshalling does (unknown keys are errors, numbers and
+ * booleans read as written where a string is expected), and makes every error: the only place a
+ * WebConfigError about the file is built, so each one says the file, the line and the key.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+
+export type { YamlNode };
+
+export class WebConfigError extends Error {
+  override readonly name = 'WebConfigError';
+}
+
+/** One `key: value` of a mapping, both as nodes (the value null when empty). */
+export interface Entry {
+  readonly key: YamlNode;
+  readonly value: YamlNode | null;
+}
+
+export function isNull(node: YamlNode | null): boolean {
+  return node === null || (isScalar(node) && node.value === null);
+}
+
+export class ConfigFile {
+  /** Absolute path of the file. */
+  readonly path: string;
+  /** Its directory: relative paths in the file are resolved against it. */
+  readonly dir: string;
+  /** The top-level node (null for an empty file). */
+  readonly root: YamlNode | null;
+  readonly #doc: Document;
+  readonly #lines: LineCounter;
+
+  private constructor(path: string, doc: Document, lines: LineCounter) {
+    this.path = path;
+    this.dir = dirname(path);
+    this.#doc = doc;
+    this.#lines = lines;
+    this.root = this.deref(doc.contents);
+  }
+
+  /** Reads and parses the file; an unreadable file or invalid YAML is a WebConfigError. */
+  static read(file: string): ConfigFile {
+    const path = resolve(file);
+    let source: string;
+    try {
+      source = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new WebConfigError(`web config ${path}: cannot read: ${describeFsError(err)}`);
+    }
+    const lines = new LineCounter();
+    const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const firstError = doc.errors[0];
+    if (firstError !== undefined) {
+      const pos = lines.linePos(firstError.pos[0]);
+      const message = firstError.message.split('\n')[0] ?? firstError.message;
+      throw new WebConfigError(`web config ${path}: invalid YAML at line ${pos.line}, column ${pos.col}: ${message}`);
+    }
+    return new ConfigFile(path, doc, lines);
+  }
+
+  /** `where` is the key path (`tls_server_config.cert_file`, '' for the file itself). */
+  fail(where: string, message: string, node?: YamlNode | null): never {
+    const offset = node?.range?.[0];
+    const line = offset === undefined ? '' : ` (line ${this.#lines.linePos(offset).line})`;
+    throw new WebConfigError(`web config ${this.path}: ${where === '' ? '' : `${where}: `}${message}${line}`);
+  }
+
+  /** A path in the file, resolved against the file's directory. */
+  resolvePath(value: string): string {
+    return resolve(this.dir, value);
+  }
+
+  private deref(node: unknown): YamlNode | null {
+    if (node === null || node === undefined) return null;
+    if (isAlias(node)) return node.resolve(this.#doc) ?? null;
+    return node as YamlNode;
+  }
+
+  /** A mapping (null/absent = empty) as key → entry, keys as written in the file. */
+  map(raw: unknown, where: string): Map<string, Entry> {
+    const node = this.deref(raw);
+    const out = new Map<string, Entry>();
+    if (isNull(node)) return out;
+    if (!isMap(node)) this.fail(where, where === '' ? 'the file must be a YAML mapping' : 'must be a mapping', node);
+    for (const pair of node.items) {
+      const key = this.deref(pair.key);
+      if (key === null || !isScalar(key) || key.value === null) {
+        this.fail(where, 'keys must be plain strings', key ?? node);
+      }
+      const name = typeof key.value === 'string' ? key.value : (key.source ?? String(key.value));
+      out.set(name, { key, value: this.deref(pair.value) });
+    }
+    return out;
+  }
+
+  /** Fails on the first key not in `allowed`; `unsupported` keys fail with their own reason. */
+  checkKeys(m: Map<string, Entry>, where: string, allowed: readonly string[], unsupported: Readonly<Record<string, string>>): void {
+    for (const [name, entry] of m) {
+      const path = where === '' ? name : `${where}.${name}`;
+      if (Object.hasOwn(unsupported, name)) this.fail(path, unsupported[name] as string, entry.key);
+      if (!allowed.includes(name)) {
+        this.fail(path, `unknown field (expected one of: ${allowed.join(', ')})`, entry.key);
+      }
+    }
+  }
+
+  /** A scalar as a string (numbers/booleans as written, like Go's yaml.v2); null/absent/"" → null. */
+  string(raw: unknown, where: string): string | null {
+    const node = this.deref(raw);
+    if (isNull(node)) return null;
+    if (!isScalar(node)) this.fail(where, 'must be a string', node);
+    const value = typeof node.value === 'string' ? node.value : (node.source ?? String(node.value));
+    return value === '' ? null : value;
+  }
+
+  bool(raw: unknown, where: string): boolean | null {
+    const node = this.deref(raw);
+    if (isNull(node)) return null;
+    if (!isScalar(node) || typeof node.value !== 'boolean') this.fail(where, 'must be true or false', node);
+    return node.value;
+  }
+
+  stringList(raw: unknown, where: string): Array<[string, YamlNode]> {
+    const node = this.deref(raw);
+    if (isNull(node)) return [];
+    if (!isSeq(node)) this.fail(where, 'must be a list', node);
+    return node.items.map((item, i) => {
+      const n = this.deref(item);
+      const s = this.string(n, `${where}[${i}]`);
+      if (s === null || n === null) this.fail(`${where}[${i}]`, 'must be a non-empty string', n ?? node);
+      return [s, n];
+    });
+  }
+}
+
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'file does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    default:
+      return errorMessage(err);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
