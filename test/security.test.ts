@@ -197,7 +197,7 @@ describe('SIGHUP re-reads the web config', () => {
     writeFileSync(file, yaml('  carol: not-a-bcrypt-hash\n'));
     const bad = await hup(2);
     expect(bad).toMatchObject({ level: 'error', reason: 'SIGHUP', file });
-    expect(String(bad['msg'])).toMatch(/^web config reload failed: web config .*reloaded\.yml: basic_auth_users\.carol: not a bcrypt hash .*; keeping the previous configuration$/);
+    expect(String(bad['msg'])).toMatch(/^web config reload failed: web config .*reloaded\.yml:5: basic_auth_users\.carol: not a bcrypt hash .*; keeping the previous configuration$/);
     const stillBob = await https(`${d.https}/metrics`, { headers: basic('bob', 'hunter2') });
     expect(stillBob.status).toBe(200);
     expect(stillBob.serverSerial).toBe('04');

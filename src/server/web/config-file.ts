@@ -2,11 +2,12 @@
  * The web config file as YAML nodes: reads and parses it, walks its mappings, scalars and lists
  * the way exporter-toolkit's strict unmarshalling does (unknown keys are errors, numbers and
  * booleans read as written where a string is expected), and makes every error: the only place a
- * WebConfigError about the file is built, so each one says the file, the line and the key.
+ * WebConfigError about the file is built, so each one says the file, the line and the key
+ * (`web config /etc/web.yml:4: tls_server_config.client_auth_type: invalid value …`).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Scalar } from 'yaml';
 
 export type { YamlNode };
 
@@ -20,7 +21,8 @@ export interface Entry {
   readonly value: YamlNode | null;
 }
 
-export function isNull(node: YamlNode | null): boolean {
+/** An absent or empty value (`key:`, `key: null`, `key: ~`); narrows the rest to a node. */
+export function isNull(node: YamlNode | null): node is null | Scalar<null> {
   return node === null || (isScalar(node) && node.value === null);
 }
 
@@ -57,16 +59,19 @@ export class ConfigFile {
     if (firstError !== undefined) {
       const pos = lines.linePos(firstError.pos[0]);
       const message = firstError.message.split('\n')[0] ?? firstError.message;
-      throw new WebConfigError(`web config ${path}: invalid YAML at line ${pos.line}, column ${pos.col}: ${message}`);
+      throw new WebConfigError(`web config ${path}:${pos.line}:${pos.col}: invalid YAML: ${message}`);
     }
     return new ConfigFile(path, doc, lines);
   }
 
-  /** `where` is the key path (`tls_server_config.cert_file`, '' for the file itself). */
-  fail(where: string, message: string, node?: YamlNode | null): never {
-    const offset = node?.range?.[0];
-    const line = offset === undefined ? '' : ` (line ${this.#lines.linePos(offset).line})`;
-    throw new WebConfigError(`web config ${this.path}: ${where === '' ? '' : `${where}: `}${message}${line}`);
+  /**
+   * The one way an error about the file's contents is made: `web config FILE:LINE: WHERE: MESSAGE`,
+   * where WHERE is the key path (`tls_server_config.cert_file`; '' for the file itself) and LINE
+   * the line of `node`, the key or value the error is about.
+   */
+  fail(where: string, message: string, node: YamlNode): never {
+    const line = this.#lines.linePos(node.range?.[0] ?? 0).line;
+    throw new WebConfigError(`web config ${this.path}:${line}: ${where === '' ? '' : `${where}: `}${message}`);
   }
 
   /** A path in the file, resolved against the file's directory. */

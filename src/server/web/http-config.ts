@@ -43,12 +43,12 @@ export function parseHttpServerConfig(file: ConfigFile, section: Entry | undefin
     const value = file.string(entry.value, where);
     if (value === null || value === '') continue; // "Unset if blank."
     if (allowed !== null && !allowed.includes(value)) {
-      file.fail(where, `invalid value ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}`, entry.value);
+      file.fail(where, `invalid value ${JSON.stringify(value)}; expected one of: ${allowed.join(', ')}`, entry.value ?? entry.key);
     }
     try {
       validateHeaderValue(name, value);
     } catch {
-      file.fail(where, 'value contains characters not allowed in an HTTP header', entry.value);
+      file.fail(where, 'value contains characters not allowed in an HTTP header', entry.value ?? entry.key);
     }
     headers.set(name, value);
   }

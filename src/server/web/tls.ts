@@ -11,7 +11,7 @@ import type { ServerOptions } from 'node:https';
 import { resolve } from 'node:path';
 import nodeTls, { createSecureContext, type PeerCertificate, type SecureVersion, type TLSSocket } from 'node:tls';
 import type { ClientAuthType, CurveName, TlsSettings, TlsVersionName } from './config.js';
-import { describeFsError, errorMessage, isNull, WebConfigError, type ConfigFile, type Entry } from './config-file.js';
+import { describeFsError, errorMessage, isNull, WebConfigError, type ConfigFile, type Entry, type YamlNode } from './config-file.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tables
@@ -99,7 +99,14 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
     const v = str(k);
     return v === null ? null : file.resolvePath(v);
   };
-  const fail = (k: string, message: string): never => file.fail(k === '' ? w : `${w}.${k}`, message);
+  /** Where key k is (its value, else its key; the section's key when k is absent). */
+  const at = (k: string): YamlNode => {
+    const e = t.get(k);
+    return e?.value ?? e?.key ?? section.key;
+  };
+  /** Fails about key k (`''`: the section), at the line of `node` (default: where k is). */
+  const fail: (k: string, message: string, node?: YamlNode) => never = (k, message, node = at(k)) =>
+    file.fail(k === '' ? w : `${w}.${k}`, message, node);
 
   const certFile = path('cert_file');
   const keyFile = path('key_file');
@@ -114,41 +121,37 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
   ] as const) {
     if (inline !== null && f !== null) fail(name, `set both ${name} and ${name}_file; use one`);
   }
-  if (certFile === null && inlineCert === null) fail('cert_file', 'required when tls_server_config is present');
-  if (keyFile === null && inlineKey === null) fail('key_file', 'required when tls_server_config is present');
+  if (certFile === null && inlineCert === null) fail('cert_file', 'required when tls_server_config is present', section.key);
+  if (keyFile === null && inlineKey === null) fail('key_file', 'required when tls_server_config is present', section.key);
 
-  const clientAuthNode = t.get('client_auth_type')?.value;
-  const clientAuthRaw = file.string(clientAuthNode, `${w}.client_auth_type`);
+  const clientAuthRaw = str('client_auth_type');
   let clientAuthType: ClientAuthType = 'NoClientCert';
   if (clientAuthRaw !== null) {
     const found = CLIENT_AUTH_TYPES.get(clientAuthRaw);
     if (found === undefined) {
-      file.fail(
-        `${w}.client_auth_type`,
+      fail(
+        'client_auth_type',
         `invalid value ${JSON.stringify(clientAuthRaw)}; expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert`,
-        clientAuthNode,
       );
     }
     clientAuthType = found;
   }
   const hasCa = clientCaFile !== null || inlineCa !== null;
   if (!hasCa && (clientAuthType === 'VerifyClientCertIfGiven' || clientAuthType === 'RequireAndVerifyClientCert')) {
-    fail('client_ca_file', `required for client_auth_type ${clientAuthType}`);
+    fail('client_ca_file', `required for client_auth_type ${clientAuthType}`, at('client_auth_type'));
   }
   if (hasCa && clientAuthType === 'NoClientCert') {
     fail(
       'client_ca_file',
       'client CAs configured without a client auth policy; set client_auth_type (RequireAndVerifyClientCert to require verified client certificates)',
+      at(clientCaFile !== null ? 'client_ca_file' : 'client_ca'),
     );
   }
 
   const version = (k: 'min_version' | 'max_version', def: TlsVersionName): TlsVersionName => {
-    const node = t.get(k)?.value;
-    const v = file.string(node, `${w}.${k}`);
+    const v = str(k);
     if (v === null) return def;
-    if (!Object.hasOwn(TLS_VERSIONS, v)) {
-      file.fail(`${w}.${k}`, `unknown TLS version ${JSON.stringify(v)}; expected TLS10, TLS11, TLS12 or TLS13`, node);
-    }
+    if (!Object.hasOwn(TLS_VERSIONS, v)) fail(k, `unknown TLS version ${JSON.stringify(v)}; expected TLS10, TLS11, TLS12 or TLS13`);
     return v as TlsVersionName;
   };
   const minVersion = version('min_version', 'TLS12');
@@ -177,14 +180,15 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
 
   const cert = inlineCert ?? readPem(certFile as string, (m) => fail('cert_file', m));
   const key = inlineKey ?? readPem(keyFile as string, (m) => fail('key_file', m));
-  const certFail: Fail = certFile === null ? (m) => fail('cert', m) : (m) => fail(`cert_file: ${certFile}`, m);
-  const keyFail: Fail = keyFile === null ? (m) => fail('key', m) : (m) => fail(`key_file: ${keyFile}`, m);
+  const certFail: Fail = certFile === null ? (m) => fail('cert', m) : (m) => fail(`cert_file: ${certFile}`, m, at('cert_file'));
+  const keyFail: Fail = keyFile === null ? (m) => fail('key', m) : (m) => fail(`key_file: ${keyFile}`, m, at('key_file'));
   validateKeyPair(cert, key, certFail, keyFail);
 
   let clientCa: string | null = inlineCa;
   if (clientCaFile !== null) clientCa = readPem(clientCaFile, (m) => fail('client_ca_file', m));
   if (clientCa !== null) {
-    parseCertificates(clientCa, clientCaFile === null ? (m) => fail('client_ca', m) : (m) => fail(`client_ca_file: ${clientCaFile}`, m));
+    const caFail: Fail = clientCaFile === null ? (m) => fail('client_ca', m) : (m) => fail(`client_ca_file: ${clientCaFile}`, m, at('client_ca_file'));
+    parseCertificates(clientCa, caFail);
   }
 
   const tls: TlsSettings = {
@@ -201,7 +205,7 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
     preferServerCipherSuites,
     curvePreferences,
   };
-  validateWithOpenSsl(tls, (m) => fail('', m));
+  validateWithOpenSsl(tls, (m) => fail('', m, section.key));
   return tls;
 }
 

@@ -26,7 +26,7 @@ describe('basic_auth_users', () => {
   it('rejects a plain-text password without echoing it', () => {
     const { file, message } = loadError(`basic_auth_users:\n  alice: ${aliceHash}\n  bob: hunter2\n`);
     expect(message).toBe(
-      `web config ${file}: basic_auth_users.bob: not a bcrypt hash (expected $2a$, $2b$ or $2y$, a cost of 04-31 and 53 more characters); passwords must be stored bcrypt-hashed, e.g. the output of htpasswd -nBC 10 "" | tr -d ':\\n' (line 3)`,
+      `web config ${file}:3: basic_auth_users.bob: not a bcrypt hash (expected $2a$, $2b$ or $2y$, a cost of 04-31 and 53 more characters); passwords must be stored bcrypt-hashed, e.g. the output of htpasswd -nBC 10 "" | tr -d ':\\n'`,
     );
     expect(message).not.toContain('hunter2');
     // A truncated hash and an out-of-range cost are just as wrong.
@@ -38,7 +38,7 @@ describe('basic_auth_users', () => {
 
   it('rejects usernames basic auth can not carry', () => {
     const { file, message } = loadError(`basic_auth_users:\n  "a:b": ${aliceHash}\n`);
-    expect(message).toBe(`web config ${file}: basic_auth_users.a:b: username contains ':', which basic auth can not transmit (line 2)`);
+    expect(message).toBe(`web config ${file}:2: basic_auth_users.a:b: username contains ':', which basic auth can not transmit`);
   });
 });
 

@@ -22,32 +22,32 @@ describe('loadWebConfig: the file', () => {
 
   it('reports malformed YAML with its line number', () => {
     const a = loadError('tls_server_config:\n  cert_file: certs/server.crt\n\tkey_file: certs/server.key\n');
-    expect(a.message).toBe(`web config ${a.file}: invalid YAML at line 3, column 1: Tabs are not allowed as indentation`);
+    expect(a.message).toBe(`web config ${a.file}:3:1: invalid YAML: Tabs are not allowed as indentation`);
     const c = loadError('basic_auth_users:\n  alice: bob: x\n');
-    expect(c.message).toBe(`web config ${c.file}: invalid YAML at line 2, column 10: Nested mappings are not allowed in compact mappings`);
+    expect(c.message).toBe(`web config ${c.file}:2:10: invalid YAML: Nested mappings are not allowed in compact mappings`);
     const b = loadError('basic_auth_users:\n  alice: x\n  alice: y\n');
-    expect(b.message).toBe(`web config ${b.file}: invalid YAML at line 3, column 3: Map keys must be unique`);
+    expect(b.message).toBe(`web config ${b.file}:3:3: invalid YAML: Map keys must be unique`);
   });
 
   it('rejects unknown keys, nested and top-level, with their line', () => {
     const a = loadError(`${TLS_BASE}  foo: bar\n`);
     expect(a.message).toBe(
-      `web config ${a.file}: tls_server_config.foo: unknown field (expected one of: cert, key, client_ca, cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, prefer_server_cipher_suites, curve_preferences) (line 4)`,
+      `web config ${a.file}:4: tls_server_config.foo: unknown field (expected one of: cert, key, client_ca, cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, prefer_server_cipher_suites, curve_preferences)`,
     );
     const b = loadError('basic_auth_user:\n  alice: x\n');
     expect(b.message).toBe(
-      `web config ${b.file}: basic_auth_user: unknown field (expected one of: tls_server_config, http_server_config, basic_auth_users) (line 1)`,
+      `web config ${b.file}:1: basic_auth_user: unknown field (expected one of: tls_server_config, http_server_config, basic_auth_users)`,
     );
     const c = loadError('http_server_config:\n  header:\n    X-Frame-Options: deny\n');
-    expect(c.message).toBe(`web config ${c.file}: http_server_config.header: unknown field (expected one of: headers, http2) (line 2)`);
+    expect(c.message).toBe(`web config ${c.file}:2: http_server_config.header: unknown field (expected one of: headers, http2)`);
   });
 
   it('rejects wrong value types', () => {
     const a = loadError(`${TLS_BASE}  prefer_server_cipher_suites: yes\n`);
-    expect(a.message).toBe(`web config ${a.file}: tls_server_config.prefer_server_cipher_suites: must be true or false (line 4)`);
+    expect(a.message).toBe(`web config ${a.file}:4: tls_server_config.prefer_server_cipher_suites: must be true or false`);
     const b = loadError(`${TLS_BASE}  cipher_suites: TLS_AES_128_GCM_SHA256\n`);
-    expect(b.message).toBe(`web config ${b.file}: tls_server_config.cipher_suites: must be a list (line 4)`);
+    expect(b.message).toBe(`web config ${b.file}:4: tls_server_config.cipher_suites: must be a list`);
     const c = loadError('- tls_server_config\n');
-    expect(c.message).toBe(`web config ${c.file}: the file must be a YAML mapping (line 1)`);
+    expect(c.message).toBe(`web config ${c.file}:1: the file must be a YAML mapping`);
   });
 });

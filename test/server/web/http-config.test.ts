@@ -14,13 +14,13 @@ describe('http_server_config', () => {
   it('only allows the headers exporter-toolkit allows, with its values', () => {
     const a = loadError('http_server_config:\n  headers:\n    Authorization: Basic eA==\n');
     expect(a.message).toBe(
-      `web config ${a.file}: http_server_config.headers.Authorization: HTTP header "Authorization" can not be configured; allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection, Content-Security-Policy (line 3)`,
+      `web config ${a.file}:3: http_server_config.headers.Authorization: HTTP header "Authorization" can not be configured; allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection, Content-Security-Policy`,
     );
     const b = loadError('http_server_config:\n  headers:\n    "": x\n');
-    expect(b.message).toContain(`web config ${b.file}: http_server_config.headers.: HTTP header "" can not be configured`);
+    expect(b.message).toContain(`web config ${b.file}:3: http_server_config.headers.: HTTP header "" can not be configured`);
     const c = loadError('http_server_config:\n  headers:\n    X-Frame-Options: allow\n');
     expect(c.message).toBe(
-      `web config ${c.file}: http_server_config.headers.X-Frame-Options: invalid value "allow"; expected one of: deny, sameorigin (line 3)`,
+      `web config ${c.file}:3: http_server_config.headers.X-Frame-Options: invalid value "allow"; expected one of: deny, sameorigin`,
     );
   });
 });

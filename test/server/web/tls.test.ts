@@ -60,54 +60,54 @@ describe('tls_server_config', () => {
 
   it('names a missing cert file by its resolved path', () => {
     const { file, message } = loadError('tls_server_config:\n  cert_file: certs/nope.crt\n  key_file: certs/server.key\n');
-    expect(message).toBe(`web config ${file}: tls_server_config.cert_file: ${p('nope.crt')}: cannot read: file does not exist`);
+    expect(message).toBe(`web config ${file}:2: tls_server_config.cert_file: ${p('nope.crt')}: cannot read: file does not exist`);
   });
 
   it('rejects a key that does not match the certificate', () => {
     const { file, message } = loadError('tls_server_config:\n  cert_file: certs/server.crt\n  key_file: certs/other.key\n');
     expect(message).toBe(
-      `web config ${file}: tls_server_config.key_file: ${p('other.key')}: private key does not match the certificate (subject "CN=127.0.0.1")`,
+      `web config ${file}:3: tls_server_config.key_file: ${p('other.key')}: private key does not match the certificate (subject "CN=127.0.0.1")`,
     );
   });
 
   it('requires both cert_file and key_file when tls_server_config is present', () => {
     const a = loadError('tls_server_config:\n  cert_file: certs/server.crt\n');
-    expect(a.message).toBe(`web config ${a.file}: tls_server_config.key_file: required when tls_server_config is present`);
+    expect(a.message).toBe(`web config ${a.file}:1: tls_server_config.key_file: required when tls_server_config is present`);
     const b = loadError('tls_server_config:\n  min_version: TLS13\n');
-    expect(b.message).toBe(`web config ${b.file}: tls_server_config.cert_file: required when tls_server_config is present`);
+    expect(b.message).toBe(`web config ${b.file}:1: tls_server_config.cert_file: required when tls_server_config is present`);
   });
 
   it('rejects a bad client_auth_type', () => {
     const { file, message } = loadError(`${TLS_BASE}  client_auth_type: RequireCert\n`);
     expect(message).toBe(
-      `web config ${file}: tls_server_config.client_auth_type: invalid value "RequireCert"; expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert (line 4)`,
+      `web config ${file}:4: tls_server_config.client_auth_type: invalid value "RequireCert"; expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert`,
     );
   });
 
   it('requires client_ca_file for the Verify* types, and a client auth type for client_ca_file', () => {
     for (const type of ['VerifyClientCertIfGiven', 'RequireAndVerifyClientCert']) {
       const { file, message } = loadError(`${TLS_BASE}  client_auth_type: ${type}\n`);
-      expect(message).toBe(`web config ${file}: tls_server_config.client_ca_file: required for client_auth_type ${type}`);
+      expect(message).toBe(`web config ${file}:4: tls_server_config.client_ca_file: required for client_auth_type ${type}`);
     }
     const { file, message } = loadError(`${TLS_BASE}  client_ca_file: certs/ca.crt\n`);
     expect(message).toBe(
-      `web config ${file}: tls_server_config.client_ca_file: client CAs configured without a client auth policy; set client_auth_type (RequireAndVerifyClientCert to require verified client certificates)`,
+      `web config ${file}:4: tls_server_config.client_ca_file: client CAs configured without a client auth policy; set client_auth_type (RequireAndVerifyClientCert to require verified client certificates)`,
     );
   });
 
   it('rejects a client CA file without certificates', () => {
     const { file, message } = loadError(`${TLS_BASE}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.key\n`);
     expect(message).toBe(
-      `web config ${file}: tls_server_config.client_ca_file: ${p('ca.key')}: no PEM certificate found (it holds a private key; are the cert and key swapped?)`,
+      `web config ${file}:5: tls_server_config.client_ca_file: ${p('ca.key')}: no PEM certificate found (it holds a private key; are the cert and key swapped?)`,
     );
   });
 
   it('rejects min_version above max_version and unknown versions', () => {
     const a = loadError(`${TLS_BASE}  min_version: TLS13\n  max_version: TLS12\n`);
-    expect(a.message).toBe(`web config ${a.file}: tls_server_config.min_version: TLS13 is greater than max_version TLS12`);
+    expect(a.message).toBe(`web config ${a.file}:4: tls_server_config.min_version: TLS13 is greater than max_version TLS12`);
     const b = loadError(`${TLS_BASE}  max_version: TLS14\n`);
     expect(b.message).toBe(
-      `web config ${b.file}: tls_server_config.max_version: unknown TLS version "TLS14"; expected TLS10, TLS11, TLS12 or TLS13 (line 4)`,
+      `web config ${b.file}:4: tls_server_config.max_version: unknown TLS version "TLS14"; expected TLS10, TLS11, TLS12 or TLS13`,
     );
   });
 
@@ -115,12 +115,12 @@ describe('tls_server_config', () => {
     const a = loadError(`${TLS_BASE}  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n    - TLS_RSA_WITH_RC4_128_SHA\n`);
     expect(a.message).toMatch(
       new RegExp(
-        `^web config ${escape(a.file)}: tls_server_config\\.cipher_suites\\[1\\]: unknown cipher "TLS_RSA_WITH_RC4_128_SHA"; supported: TLS_RSA_WITH_AES_128_CBC_SHA, .*TLS_CHACHA20_POLY1305_SHA256 \\(line 6\\)$`,
+        `^web config ${escape(a.file)}:6: tls_server_config\\.cipher_suites\\[1\\]: unknown cipher "TLS_RSA_WITH_RC4_128_SHA"; supported: TLS_RSA_WITH_AES_128_CBC_SHA, .*TLS_CHACHA20_POLY1305_SHA256$`,
       ),
     );
     const b = loadError(`${TLS_BASE}  curve_preferences: [X25519, P256]\n`);
     expect(b.message).toBe(
-      `web config ${b.file}: tls_server_config.curve_preferences[1]: unknown curve "P256"; expected X25519, CurveP256, CurveP384 or CurveP521 (line 4)`,
+      `web config ${b.file}:4: tls_server_config.curve_preferences[1]: unknown curve "P256"; expected X25519, CurveP256, CurveP384 or CurveP521`,
     );
   });
 });
