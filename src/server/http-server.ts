@@ -12,8 +12,9 @@ import { statusHtml, statusJson, type StatusReport } from './status-page.js';
 import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
 import type { TlsSettings } from './web/config.js';
+import { clientCertRefusal } from './web/client-cert.js';
 import type { WebSettings } from './web/settings.js';
-import { clientCertAllowed, httpsServerOptions } from './web/tls.js';
+import { httpsServerOptions } from './web/tls.js';
 
 export interface RouteOptions {
   readonly telemetryPath: string;
@@ -78,8 +79,9 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
       send(res, 405, 'text/plain; charset=utf-8', `405 method ${req.method} not allowed: use GET or HEAD\n`);
       return;
     }
-    if (tls !== null && !clientCertAllowed(tls, req.socket as TLSSocket)) {
-      send(res, 403, 'text/plain; charset=utf-8', '403 a valid client certificate is required\n');
+    const refusal = tls === null ? null : clientCertRefusal(tls, req.socket as TLSSocket);
+    if (refusal !== null) {
+      send(res, 403, 'text/plain; charset=utf-8', `403 ${refusal}\n`);
       return;
     }
     const run = async (): Promise<void> => {

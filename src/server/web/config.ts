@@ -47,6 +47,8 @@ export interface TlsSettings {
   readonly preferServerCipherSuites: boolean;
   /** Go curve names as configured, in preference order (empty = OpenSSL defaults). */
   readonly curvePreferences: readonly CurveName[];
+  /** A client certificate must carry one of these SANs (DNS, e-mail, IP, URI); empty = not checked. */
+  readonly clientAllowedSans: readonly string[];
 }
 
 export interface WebConfig {

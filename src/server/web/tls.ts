@@ -1,17 +1,15 @@
 /**
  * TLS: the `tls_server_config` section (Go's cipher, curve, version and client-auth names mapped
  * to OpenSSL's), the `--tls.cert-file` / `--tls.key-file` pair (`tlsFromFiles`, the same checks),
- * the `https.createServer` options for both, the per-request client-certificate policy, and the
- * PEM checks that turn a wrong certificate, key or CA file into a startup error naming it (cert and
- * key swapped, key not matching, encrypted key, no certificate in the CA bundle).
+ * and the `https.createServer` options for both. The per-request client-certificate policy is in
+ * client-cert.ts, the certificate and key file checks in pem.ts.
  */
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { ServerOptions } from 'node:https';
 import { resolve } from 'node:path';
-import nodeTls, { createSecureContext, type PeerCertificate, type SecureVersion, type TLSSocket } from 'node:tls';
+import nodeTls, { createSecureContext, type SecureVersion } from 'node:tls';
 import type { ClientAuthType, CurveName, TlsSettings, TlsVersionName } from './config.js';
-import { describeFsError, errorMessage, isNull, WebConfigError, type ConfigFile, type Entry, type YamlNode } from './config-file.js';
+import { errorMessage, isNull, WebConfigError, type ConfigFile, type Entry, type YamlNode } from './config-file.js';
+import { parseCertificates, readPem, validateKeyPair, type Fail } from './pem.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tables
@@ -80,10 +78,8 @@ const TLS_KEYS = [
   'cipher_suites',
   'prefer_server_cipher_suites',
   'curve_preferences',
+  'client_allowed_sans',
 ];
-
-/** A failure at a place already known: the message is all that is left to say. */
-type Fail = (message: string) => never;
 
 // ---------------------------------------------------------------------------------------------
 // tls_server_config
@@ -93,7 +89,7 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
   if (section === undefined || isNull(section.value)) return null;
   const w = 'tls_server_config';
   const t = file.map(section.value, w);
-  file.checkKeys(t, w, TLS_KEYS, { client_allowed_sans: 'client SAN allow-lists are not supported by multiproc-exporter' });
+  file.checkKeys(t, w, TLS_KEYS, {});
   const str = (k: string): string | null => file.string(t.get(k)?.value, `${w}.${k}`);
   const path = (k: string): string | null => {
     const v = str(k);
@@ -176,6 +172,22 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
     curvePreferences.push(name as CurveName);
   });
 
+  // Checked per request (client-cert.ts); exporter-toolkit checks in the handshake, with the same result.
+  const clientAllowedSans: string[] = [];
+  const sansNode = t.get('client_allowed_sans')?.value ?? null;
+  if (!isNull(sansNode)) {
+    for (const [san] of file.stringList(sansNode, `${w}.client_allowed_sans`)) clientAllowedSans.push(san);
+    if (clientAllowedSans.length === 0) {
+      fail('client_allowed_sans', 'empty list: no client certificate would be accepted (exporter-toolkit refuses every connection); list the allowed SANs or remove the key');
+    }
+    if (clientAuthType === 'NoClientCert') {
+      fail(
+        'client_allowed_sans',
+        'needs a client certificate, but client_auth_type NoClientCert does not ask for one (exporter-toolkit would silently ignore the list); set client_auth_type: RequireAndVerifyClientCert and client_ca_file',
+      );
+    }
+  }
+
   const preferServerCipherSuites = file.bool(t.get('prefer_server_cipher_suites')?.value, `${w}.prefer_server_cipher_suites`) ?? true;
 
   const cert = inlineCert ?? readPem(certFile as string, (m) => fail('cert_file', m));
@@ -204,6 +216,7 @@ export function parseTlsServerConfig(file: ConfigFile, section: Entry | undefine
     cipherSuites,
     preferServerCipherSuites,
     curvePreferences,
+    clientAllowedSans,
   };
   validateWithOpenSsl(tls, (m) => fail('', m, section.key));
   return tls;
@@ -234,6 +247,7 @@ export function tlsFromFiles(certFile: string, keyFile: string): TlsSettings {
     cipherSuites: [],
     preferServerCipherSuites: true,
     curvePreferences: [],
+    clientAllowedSans: [],
   };
   validateWithOpenSsl(tls, failWith('TLS settings'));
   return tls;
@@ -258,8 +272,8 @@ export function httpsServerOptions(tls: TlsSettings): ServerOptions {
       options.rejectUnauthorized = false;
       break;
     case 'RequestClientCert':
-    case 'RequireAnyClientCert': // the "any" is enforced per request: clientCertAllowed
-    case 'VerifyClientCertIfGiven': // verified per request: clientCertAllowed
+    case 'RequireAnyClientCert': // the "any" is enforced per request: clientCertRefusal
+    case 'VerifyClientCertIfGiven': // verified per request: clientCertRefusal
       options.requestCert = true;
       options.rejectUnauthorized = false;
       break;
@@ -284,95 +298,12 @@ export function httpsServerOptions(tls: TlsSettings): ServerOptions {
   return options;
 }
 
-/**
- * Whether a request on this TLS socket may proceed under the configured client_auth_type. The
- * handshake already enforces NoClientCert / RequestClientCert / RequireAndVerifyClientCert; the
- * server must call this for RequireAnyClientCert (a certificate must be present, any issuer) and
- * VerifyClientCertIfGiven (no certificate, or one that verified against client_ca_file), and
- * answer 403 (or drop the connection) when it is false.
- */
-export function clientCertAllowed(tls: TlsSettings, socket: TLSSocket): boolean {
-  switch (tls.clientAuthType) {
-    case 'NoClientCert':
-    case 'RequestClientCert':
-      return true;
-    case 'RequireAnyClientCert':
-      return hasPeerCertificate(socket);
-    case 'VerifyClientCertIfGiven':
-      return !hasPeerCertificate(socket) || socket.authorized;
-    case 'RequireAndVerifyClientCert':
-      return hasPeerCertificate(socket) && socket.authorized;
-  }
-}
-
-function hasPeerCertificate(socket: TLSSocket): boolean {
-  // Node returns {} (or null on a closed socket) when the client sent no certificate.
-  const cert = socket.getPeerCertificate() as Partial<PeerCertificate> | null;
-  return cert !== null && cert !== undefined && cert.raw !== undefined && cert.raw.length > 0;
-}
-
 function defaultCiphers(): string {
   // Read through the module object: tls.DEFAULT_CIPHERS can be changed at runtime.
   return nodeTls.DEFAULT_CIPHERS;
 }
 
 // ---------------------------------------------------------------------------------------------
-// PEM checks
-
-function readPem(file: string, fail: Fail): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    fail(`${file}: cannot read: ${describeFsError(err)}`);
-  }
-  if (text.trim() === '') fail(`${file}: file is empty`);
-  return text;
-}
-
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-function parseCertificates(pem: string, fail: Fail): X509Certificate[] {
-  const blocks = pem.match(CERT_BLOCK) ?? [];
-  if (blocks.length === 0) {
-    const hint = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem) ? ' (it holds a private key; are the cert and key swapped?)' : '';
-    fail(`no PEM certificate found${hint}`);
-  }
-  return blocks.map((block, i) => {
-    try {
-      return new X509Certificate(block);
-    } catch (err) {
-      return fail(`certificate #${i + 1} is not a valid X.509 certificate: ${errorMessage(err)}`);
-    }
-  });
-}
-
-function validateKeyPair(certPem: string, keyPem: string, certFail: Fail, keyFail: Fail): void {
-  const certs = parseCertificates(certPem, certFail);
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyPem)) {
-    keyFail('encrypted private keys are not supported; decrypt it (openssl pkey -in key.enc -out key.pem)');
-  }
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyPem)) {
-    const hint = /-----BEGIN CERTIFICATE-----/.test(keyPem) ? ' (it holds a certificate; are the cert and key swapped?)' : '';
-    keyFail(`no PEM private key found${hint}`);
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: keyPem, format: 'pem' });
-  } catch (err) {
-    keyFail(`not a valid private key: ${errorMessage(err)}`);
-  }
-  const leaf = certs[0] as X509Certificate;
-  let matches = false;
-  try {
-    matches = leaf.checkPrivateKey(key);
-  } catch {
-    matches = false;
-  }
-  if (!matches) {
-    keyFail(`private key does not match the certificate (subject ${JSON.stringify(leaf.subject.replace(/\n/g, ', '))})`);
-  }
-}
 
 /** Last line of defence: let OpenSSL build a context with exactly the options the server will use. */
 function validateWithOpenSsl(tls: TlsSettings, fail: Fail): void {

@@ -32,7 +32,7 @@ describe('loadWebConfig: the file', () => {
   it('rejects unknown keys, nested and top-level, with their line', () => {
     const a = loadError(`${TLS_BASE}  foo: bar\n`);
     expect(a.message).toBe(
-      `web config ${a.file}:4: tls_server_config.foo: unknown field (expected one of: cert, key, client_ca, cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, prefer_server_cipher_suites, curve_preferences)`,
+      `web config ${a.file}:4: tls_server_config.foo: unknown field (expected one of: cert, key, client_ca, cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, prefer_server_cipher_suites, curve_preferences, client_allowed_sans)`,
     );
     const b = loadError('basic_auth_user:\n  alice: x\n');
     expect(b.message).toBe(

@@ -74,6 +74,7 @@ basic_auth_users:
       cipherSuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384'],
       preferServerCipherSuites: false,
       curvePreferences: ['X25519', 'CurveP256'],
+      clientAllowedSans: [],
     });
     expect([...cfg.headers]).toEqual([
       ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
@@ -113,6 +114,7 @@ basic_auth_users:
       cipherSuites: [],
       preferServerCipherSuites: true,
       curvePreferences: [],
+      clientAllowedSans: [],
     });
     expect(httpsServerOptions(cfg.tls as TlsSettings)).toEqual({
       cert: readFileSync(p('server.crt'), 'utf8'),
@@ -139,10 +141,6 @@ basic_auth_users:
   it('says which exporter-toolkit features are not supported', () => {
     const a = loadError('rate_limit:\n  interval: 1s\n  burst: 20\n');
     expect(a.message).toBe(`web config ${a.file}:1: rate_limit: rate limiting is not supported by multiproc-exporter`);
-    const b = loadError(`${TLS_BASE}  client_allowed_sans: [scraper]\n`);
-    expect(b.message).toBe(
-      `web config ${b.file}:4: tls_server_config.client_allowed_sans: client SAN allow-lists are not supported by multiproc-exporter`,
-    );
   });
 
   it('names the file and the line in every kind of error: web config FILE:LINE: KEY: …; only an unreadable file has no line', () => {
@@ -182,6 +180,8 @@ basic_auth_users:
       ['tls_server_config:\n  key_file: certs/server.key\n  cert: |\n    not a certificate\n', 3, 'tls_server_config.cert: no PEM certificate found'],
       [`${T}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/nope.crt\n`, 5, `tls_server_config.client_ca_file: ${p('nope.crt')}: cannot read`],
       [`${T}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.key\n`, 5, `tls_server_config.client_ca_file: ${p('ca.key')}: no PEM certificate found`],
+      [`${T}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n`, 5, 'tls_server_config.client_allowed_sans: empty list'],
+      [`${T}  client_allowed_sans: [a]\n`, 4, 'tls_server_config.client_allowed_sans: needs a client certificate'],
       ['http_server_config:\n  headers:\n    Server: x\n', 3, 'http_server_config.headers.Server: HTTP header "Server" can not be configured'],
       ['http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n', 3, 'http_server_config.headers.X-Content-Type-Options: invalid value "sniff"'],
       ['http_server_config:\n  headers:\n    Content-Security-Policy: "a\\x01b"\n', 3, 'http_server_config.headers.Content-Security-Policy: value contains characters not allowed in an HTTP header'],

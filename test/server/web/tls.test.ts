@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebConfig, type TlsSettings } from '../../../src/server/web/config.js';
-import { clientCertAllowed, httpsServerOptions, tlsFromFiles } from '../../../src/server/web/tls.js';
+import { clientCertAllowed } from '../../../src/server/web/client-cert.js';
+import { httpsServerOptions, tlsFromFiles } from '../../../src/server/web/tls.js';
 import { makeCerts } from '../../helpers/certs.js';
 import { configDir, escapeRegExp, TLS_BASE, webConfigError } from '../../helpers/web-config.js';
 
@@ -123,6 +124,31 @@ describe('tls_server_config', () => {
       `web config ${b.file}:4: tls_server_config.curve_preferences[1]: unknown curve "P256"; expected X25519, CurveP256, CurveP384 or CurveP521`,
     );
   });
+
+  it('reads client_allowed_sans in file order; absent or null: not checked', () => {
+    const sans = "  client_allowed_sans:\n    - scraper.example.com\n    - '10.0.0.7'\n    - spiffe://example.com/prometheus\n";
+    const verify = '  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.crt\n';
+    expect(tlsConfig(`${verify}${sans}`).clientAllowedSans).toEqual(['scraper.example.com', '10.0.0.7', 'spiffe://example.com/prometheus']);
+    expect(tlsConfig('  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [a]\n').clientAllowedSans).toEqual(['a']);
+    expect(tlsConfig(verify).clientAllowedSans).toEqual([]);
+    expect(tlsConfig(`${verify}  client_allowed_sans:\n`).clientAllowedSans).toEqual([]);
+  });
+
+  it('rejects client_allowed_sans that could never match, or would never be checked', () => {
+    const a = loadError(`${TLS_BASE}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.crt\n  client_allowed_sans: []\n`);
+    expect(a.message).toBe(
+      `web config ${a.file}:6: tls_server_config.client_allowed_sans: empty list: no client certificate would be accepted (exporter-toolkit refuses every connection); list the allowed SANs or remove the key`,
+    );
+    for (const auth of ['', '  client_auth_type: NoClientCert\n']) {
+      const b = loadError(`${TLS_BASE}${auth}  client_allowed_sans: [scraper.example.com]\n`);
+      const line = auth === '' ? 4 : 5;
+      expect(b.message).toBe(
+        `web config ${b.file}:${line}: tls_server_config.client_allowed_sans: needs a client certificate, but client_auth_type NoClientCert does not ask for one (exporter-toolkit would silently ignore the list); set client_auth_type: RequireAndVerifyClientCert and client_ca_file`,
+      );
+    }
+    const c = loadError(`${TLS_BASE}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [a, '']\n`);
+    expect(c.message).toBe(`web config ${c.file}:5: tls_server_config.client_allowed_sans[1]: must be a non-empty string`);
+  });
 });
 
 describe('tlsFromFiles', () => {
@@ -141,6 +167,7 @@ describe('tlsFromFiles', () => {
       cipherSuites: [],
       preferServerCipherSuites: true,
       curvePreferences: [],
+      clientAllowedSans: [],
     });
   });
 
