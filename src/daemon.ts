@@ -13,7 +13,7 @@ import { Compactor, type CrashPoint } from './compaction/compactor.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { loadWebConfig, WebConfigError, type WebConfig } from './server/web/config.js';
+import { loadWebConfig, NO_WEB_CONFIG, WebConfigError, type WebConfig } from './server/web/config.js';
 import { WebSettings } from './server/web/settings.js';
 import { tlsFromFiles } from './server/web/tls.js';
 import { VERSION } from './version.js';
@@ -104,6 +104,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
       basicAuth: settings.auth.enabled,
+      rateLimit: web.rateLimit,
       maxRequests: config.maxRequests,
       headerTimeoutMs: config.headerTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -172,7 +173,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       return;
     }
     self.webConfigReloaded(true);
-    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled }, 'web config reloaded');
+    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled, rateLimit: next.rateLimit }, 'web config reloaded');
   };
   return { logger, addresses, tls: web.tls !== null, stop, reload };
 }
@@ -215,7 +216,7 @@ function loadWeb(config: Config): WebConfig {
   try {
     if (config.webConfigFile !== undefined) return loadWebConfig(config.webConfigFile);
     const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined ? tlsFromFiles(config.tlsCertFile, config.tlsKeyFile) : null;
-    return { tls, basicAuthUsers: new Map(), headers: new Map() };
+    return { ...NO_WEB_CONFIG, tls };
   } catch (e) {
     if (e instanceof WebConfigError) throw new ConfigError(e.message);
     throw e;

@@ -26,7 +26,7 @@ export interface RouteOptions {
   readonly logger: Logger;
   readonly version: string;
   readonly dir: string;
-  /** TLS client-cert policy, basic auth and extra headers; read per request (SIGHUP replaces them). */
+  /** Rate limit, TLS client-cert policy, basic auth and extra headers; read per request (SIGHUP replaces them). */
   readonly web: WebSettings;
   /** Requests to the metrics path in flight at once; beyond it 503 + Retry-After. 0 = no limit. */
   readonly maxRequests: number;
@@ -68,6 +68,13 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
     const web = o.web; // this request's settings, even if a reload swaps them meanwhile
     const { auth, tls } = web;
     for (const [name, value] of web.headers) res.setHeader(name, value);
+    const bucket = web.rateLimit;
+    if (bucket !== null && !bucket.take()) {
+      const { burst, intervalMs } = bucket.settings;
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(bucket.waitMs() / 1000))));
+      send(res, 429, 'text/plain; charset=utf-8', `429 too many requests (rate_limit of the web config: ${burst} at once, one more every ${intervalMs} ms); retry later\n`);
+      return;
+    }
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const route = routes.get(path);
     if (route === undefined) {

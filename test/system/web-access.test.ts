@@ -1,13 +1,18 @@
 /**
- * Who may scrape the real daemon, as the web config says, over 127.0.0.1: `client_allowed_sans`
- * admits a verified client certificate only by a listed subject alternative name (403 with the
- * reason otherwise; SIGHUP swaps the list). Loader and handshake details are in
+ * Who may scrape the real daemon and how often, as the web config says, over 127.0.0.1:
+ * `client_allowed_sans` admits a verified client certificate only by a listed subject alternative
+ * name (403 with the reason otherwise; SIGHUP swaps the list); `rate_limit` answers 429 with
+ * Retry-After once the bucket is empty, for every request on the metrics listener (not on
+ * --web.health-address), and a reload keeps the bucket unless rate_limit changed;
+ * `http_server_config.headers` are on every response. Loader and handshake details are in
  * test/server/web/.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeCerts } from '../helpers/certs.js';
 import { runToExit, startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -26,9 +31,10 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function daemon(yaml: string, file = join(tmp, `web-${running.length}.yml`)): Promise<Daemon & { https: string; file: string }> {
+async function daemon(yaml: string, args: string[] = []): Promise<Daemon & { https: string; file: string }> {
+  const file = join(tmp, `web-${running.length}.yml`);
   writeFileSync(file, yaml);
-  const d = await startDaemon(['--dir', metricsDir, '--web.config.file', file]);
+  const d = await startDaemon(['--dir', metricsDir, '--web.config.file', file, ...args]);
   running.push(d);
   return Object.assign(d, { https: d.url.replace(/^http:/, 'https:'), file });
 }
@@ -87,6 +93,50 @@ describe('client_allowed_sans', () => {
     expect(await runToExit(['serve', '--dir', metricsDir, '--web.listen-address', '127.0.0.1:0', '--web.config.file', file])).toEqual({
       code: 2,
       stderr: `multiproc-exporter: web config ${file}:4: tls_server_config.client_allowed_sans: needs a client certificate, but client_auth_type NoClientCert does not ask for one (exporter-toolkit would silently ignore the list); set client_auth_type: RequireAndVerifyClientCert and client_ca_file\n`,
+    });
+  });
+});
+
+describe('rate_limit and response headers', () => {
+  it('429 with Retry-After once burst requests are spent, on any path and before auth; headers on every answer', async () => {
+    const yaml = (burst: number): string =>
+      `http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n    X-Frame-Options: deny\n` +
+      `basic_auth_users:\n  alice: ${bcrypt.hashSync('secret', 4)}\n` +
+      `rate_limit:\n  interval: 1h\n  burst: ${burst}\n`;
+    const d = await daemon(yaml(4), ['--web.health-address', '127.0.0.1:0']);
+    expect(d.logs.find((l) => l['msg'] === 'multiproc-exporter started')?.['rateLimit']).toEqual({ intervalMs: 3_600_000, burst: 4 });
+    const auth = { authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}` };
+    const get = async (url: string, headers: Record<string, string> = auth): Promise<{ status: number; headers: Record<string, unknown>; body: string }> => {
+      const r = await request(url, { headers });
+      return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+    };
+    const securityHeaders = { 'x-content-type-options': 'nosniff', 'x-frame-options': 'deny' };
+
+    const answers = [await get(`${d.url}/metrics`), await get(`${d.url}/nope`), await get(`${d.url}/metrics`, {}), await get(`${d.url}/`)];
+    expect(answers.map((a) => a.status)).toEqual([200, 404, 401, 200]);
+    for (const a of answers) expect(a.headers).toMatchObject(securityHeaders);
+    expect(mergedLines(answers[0]!.body)).toContain(EXPECTED);
+
+    const BODY = '429 too many requests (rate_limit of the web config: 4 at once, one more every 3600000 ms); retry later\n';
+    for (const path of ['/metrics', '/', '/nope']) {
+      const limited = await get(`${d.url}${path}`);
+      expect([path, limited.status, limited.body]).toEqual([path, 429, BODY]);
+      expect(limited.headers).toMatchObject({ ...securityHeaders, 'retry-after': '3600', 'content-type': 'text/plain; charset=utf-8' });
+    }
+    for (let i = 0; i < 6; i++) expect((await get(`${d.healthUrl}/liveness`, {})).status).toBe(200); // its own listener: no limit
+
+    // A reload that leaves rate_limit as it was keeps the (empty) bucket; a changed one starts full.
+    const reloaded = (n: number) => until(`reload #${n}`, () => d.logs.filter((l) => l['msg'] === 'web config reloaded')[n - 1]);
+    d.child.kill('SIGHUP');
+    expect(await reloaded(1)).toMatchObject({ rateLimit: { intervalMs: 3_600_000, burst: 4 } });
+    expect((await get(`${d.url}/metrics`)).status).toBe(429);
+    writeFileSync(d.file, yaml(1));
+    d.child.kill('SIGHUP');
+    expect(await reloaded(2)).toMatchObject({ rateLimit: { intervalMs: 3_600_000, burst: 1 } });
+    expect((await get(`${d.url}/metrics`)).status).toBe(200);
+    expect(await get(`${d.url}/metrics`)).toMatchObject({
+      status: 429,
+      body: '429 too many requests (rate_limit of the web config: 1 at once, one more every 3600000 ms); retry later\n',
     });
   });
 });

@@ -129,6 +129,32 @@ export class ConfigFile {
     return node.value;
   }
 
+  /** A YAML integer (a safe one), or null when absent. */
+  integer(raw: unknown, where: string): number | null {
+    const node = this.deref(raw);
+    if (isNull(node)) return null;
+    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isSafeInteger(node.value)) this.fail(where, 'must be an integer', node);
+    return node.value;
+  }
+
+  /**
+   * A Go duration (`1s`, `500ms`, `1m30s`, `1.5h`; units ns, us, ms, s, m, h) in milliseconds, or
+   * null when absent. A bare 0 is zero; any other bare number is refused: Go's yaml.v2 reads it as
+   * nanoseconds, which is never what `interval: 1` means.
+   */
+  durationMs(raw: unknown, where: string): number | null {
+    const node = this.deref(raw);
+    if (isNull(node)) return null;
+    if (isScalar(node) && typeof node.value === 'number') {
+      if (node.value === 0) return 0;
+      this.fail(where, `${node.source ?? String(node.value)} has no unit (exporter-toolkit would read nanoseconds); write a duration such as 1s, 500ms or 1m`, node);
+    }
+    const text = this.string(node, where);
+    const ms = text === null ? null : parseGoDuration(text);
+    if (ms === null) this.fail(where, `invalid duration ${JSON.stringify(text ?? '')}; write a number and a unit (ns, us, ms, s, m, h), e.g. 1s, 500ms or 1m30s`, node);
+    return ms;
+  }
+
   stringList(raw: unknown, where: string): Array<[string, YamlNode]> {
     const node = this.deref(raw);
     if (isNull(node)) return [];
@@ -140,6 +166,30 @@ export class ConfigFile {
       return [s, n];
     });
   }
+}
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const DURATION_PART = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/;
+
+/** Go's time.ParseDuration, in milliseconds; null when it would be an error there. */
+export function parseGoDuration(text: string): number | null {
+  let rest = text;
+  let sign = 1;
+  if (rest.startsWith('-') || rest.startsWith('+')) {
+    if (rest.startsWith('-')) sign = -1;
+    rest = rest.slice(1);
+  }
+  if (rest === '0') return 0;
+  if (rest === '') return null;
+  let ms = 0;
+  while (rest !== '') {
+    const m = DURATION_PART.exec(rest);
+    const [whole, frac, unit] = [m?.[1] ?? '', m?.[2] ?? '', m?.[3] ?? ''];
+    if (m === null || (whole === '' && frac === '')) return null;
+    ms += Number(`${whole || '0'}.${frac || '0'}`) * (DURATION_UNIT_MS[unit] as number);
+    rest = rest.slice(m[0].length);
+  }
+  return sign * ms;
 }
 
 export function describeFsError(err: unknown): string {

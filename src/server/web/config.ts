@@ -1,7 +1,8 @@
 /**
  * The exporter-toolkit web configuration file (`--web.config.file`, the format node_exporter and
  * every other exporter built on prometheus/exporter-toolkit reads): its types, and `loadWebConfig`,
- * which hands each top-level section to its parser (tls.ts, http-config.ts, basic-auth.ts).
+ * which hands each top-level section to its parser (tls.ts, http-config.ts, basic-auth.ts,
+ * rate-limit.ts).
  *
  * Everything is read and validated up front (including the certificate, key and client CA files),
  * so a bad file is a startup error that names the file, the key and the problem, never a failed
@@ -11,9 +12,11 @@
 import { parseBasicAuthUsers } from './basic-auth.js';
 import { ConfigFile } from './config-file.js';
 import { parseHttpServerConfig } from './http-config.js';
+import { parseRateLimit, type RateLimitSettings } from './rate-limit.js';
 import { parseTlsServerConfig } from './tls.js';
 
 export { WebConfigError } from './config-file.js';
+export type { RateLimitSettings } from './rate-limit.js';
 
 export type ClientAuthType =
   | 'NoClientCert'
@@ -58,20 +61,25 @@ export interface WebConfig {
   readonly basicAuthUsers: ReadonlyMap<string, string>;
   /** Extra response headers (http_server_config.headers, blank values dropped). */
   readonly headers: ReadonlyMap<string, string>;
+  /** Requests per listener (rate_limit); null = no limit. */
+  readonly rateLimit: RateLimitSettings | null;
 }
 
-const SECTIONS = ['tls_server_config', 'http_server_config', 'basic_auth_users'];
+/** No TLS, no auth, no extra headers, no rate limit: what the daemon serves without a web config. */
+export const NO_WEB_CONFIG: WebConfig = { tls: null, basicAuthUsers: new Map(), headers: new Map(), rateLimit: null };
+
+const SECTIONS = ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit'];
 
 /** Reads, parses and fully validates a web config file (including every file it points to). */
 export function loadWebConfig(path: string): WebConfig {
   const file = ConfigFile.read(path);
   const top = file.map(file.root, '');
   file.checkKeys(top, '', SECTIONS, {
-    rate_limit: 'rate limiting is not supported by multiproc-exporter',
     auth_excluded_paths: 'auth_excluded_paths is not supported by multiproc-exporter',
   });
   const tls = parseTlsServerConfig(file, top.get('tls_server_config'));
   const { headers } = parseHttpServerConfig(file, top.get('http_server_config'));
   const basicAuthUsers = parseBasicAuthUsers(file, top.get('basic_auth_users'));
-  return { tls, basicAuthUsers, headers };
+  const rateLimit = parseRateLimit(file, top.get('rate_limit'));
+  return { tls, basicAuthUsers, headers, rateLimit };
 }

@@ -36,7 +36,7 @@ describe('loadWebConfig: the file', () => {
     );
     const b = loadError('basic_auth_user:\n  alice: x\n');
     expect(b.message).toBe(
-      `web config ${b.file}:1: basic_auth_user: unknown field (expected one of: tls_server_config, http_server_config, basic_auth_users)`,
+      `web config ${b.file}:1: basic_auth_user: unknown field (expected one of: tls_server_config, http_server_config, basic_auth_users, rate_limit)`,
     );
     const c = loadError('http_server_config:\n  header:\n    X-Frame-Options: deny\n');
     expect(c.message).toBe(`web config ${c.file}:2: http_server_config.header: unknown field (expected one of: headers, http2)`);

@@ -127,6 +127,7 @@ basic_auth_users:
     });
     expect(cfg.basicAuthUsers.size).toBe(0);
     expect(cfg.headers.size).toBe(0);
+    expect(cfg.rateLimit).toBeNull();
   });
 
   it('accepts an empty file, a comment-only file and null sections: no TLS, no auth', () => {
@@ -139,8 +140,23 @@ basic_auth_users:
   });
 
   it('says which exporter-toolkit features are not supported', () => {
-    const a = loadError('rate_limit:\n  interval: 1s\n  burst: 20\n');
-    expect(a.message).toBe(`web config ${a.file}:1: rate_limit: rate limiting is not supported by multiproc-exporter`);
+    const a = loadError('basic_auth_users:\nauth_excluded_paths: [/metrics]\n');
+    expect(a.message).toBe(`web config ${a.file}:2: auth_excluded_paths: auth_excluded_paths is not supported by multiproc-exporter`);
+  });
+
+  it('reads every section of a current exporter-toolkit config, rate_limit included', () => {
+    const cfg = loadWebConfig(
+      writeConfig(
+        `${TLS_BASE}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.crt\n  client_allowed_sans: [scraper.example.com]\n` +
+          `http_server_config:\n  http2: true\n  headers:\n    X-Content-Type-Options: nosniff\n` +
+          `basic_auth_users:\n  alice: ${aliceHash}\n` +
+          `rate_limit:\n  interval: 1s\n  burst: 20\n`,
+      ),
+    );
+    expect(cfg.tls?.clientAllowedSans).toEqual(['scraper.example.com']);
+    expect([...cfg.headers]).toEqual([['X-Content-Type-Options', 'nosniff']]);
+    expect([...cfg.basicAuthUsers]).toEqual([['alice', aliceHash]]);
+    expect(cfg.rateLimit).toEqual({ intervalMs: 1000, burst: 20 });
   });
 
   it('names the file and the line in every kind of error: web config FILE:LINE: KEY: …; only an unreadable file has no line', () => {
@@ -182,6 +198,14 @@ basic_auth_users:
       [`${T}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca.key\n`, 5, `tls_server_config.client_ca_file: ${p('ca.key')}: no PEM certificate found`],
       [`${T}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n`, 5, 'tls_server_config.client_allowed_sans: empty list'],
       [`${T}  client_allowed_sans: [a]\n`, 4, 'tls_server_config.client_allowed_sans: needs a client certificate'],
+      ['rate_limit:\n  interval: 1s\n  burst: 5\n  period: 1s\n', 4, 'rate_limit.period: unknown field'],
+      ['rate_limit:\n  interval: 5\n  burst: 5\n', 2, 'rate_limit.interval: 5 has no unit'],
+      ['rate_limit:\n  interval: 1 s\n  burst: 5\n', 2, 'rate_limit.interval: invalid duration "1 s"'],
+      ['rate_limit:\n  interval: -1s\n  burst: 5\n', 2, 'rate_limit.interval: must not be negative'],
+      ['rate_limit:\n  interval: 1s\n  burst: 2.5\n', 3, 'rate_limit.burst: must be an integer'],
+      ['rate_limit:\n  interval: 1s\n  burst: -1\n', 3, 'rate_limit.burst: must not be negative'],
+      ['rate_limit:\n  interval: 1s\n  burst: 0\n', 3, 'rate_limit.burst: must be at least 1 when interval is set'],
+      ['\nrate_limit:\n  interval: 1s\n', 2, 'rate_limit.burst: must be at least 1 when interval is set'],
       ['http_server_config:\n  headers:\n    Server: x\n', 3, 'http_server_config.headers.Server: HTTP header "Server" can not be configured'],
       ['http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n', 3, 'http_server_config.headers.X-Content-Type-Options: invalid value "sniff"'],
       ['http_server_config:\n  headers:\n    Content-Security-Policy: "a\\x01b"\n', 3, 'http_server_config.headers.Content-Security-Policy: value contains characters not allowed in an HTTP header'],
