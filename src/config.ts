@@ -80,7 +80,7 @@ export const OPTIONS = [
   { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
   { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6' },
   { flag: '--web.telemetry-path <path>', key: 'web.telemetryPath', env: [], def: '/metrics', help: 'path under which to expose metrics' },
-  { flag: '--web.config.file <file>', key: 'web.config.file', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config, basic_auth_users, http_server_config.headers' },
+  { flag: '--web.config.file <file>', key: 'web.config.file', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config (client_allowed_sans included), basic_auth_users, http_server_config.headers, rate_limit' },
   { flag: '--tls.cert-file <file>', key: 'tls.certFile', env: ['GME_CERT_FILE'], def: '(none)', help: 'serve HTTPS with this certificate (PEM), without a web config' },
   { flag: '--tls.key-file <file>', key: 'tls.keyFile', env: ['GME_CERT_KEY'], def: '(none)', help: 'private key (PEM) for --tls.cert-file' },
   { flag: '--web.health-address <host:port>', key: 'web.healthAddress', env: [], def: '(metrics address)', help: 'serve /liveness and /readiness on their own listener instead of the metrics one' },

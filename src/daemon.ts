@@ -15,8 +15,9 @@ import { GracefulClose } from './server/graceful-close.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
-import { WebSettings } from './server/web-settings.js';
+import { loadWebConfig, NO_WEB_CONFIG, WebConfigError, type WebConfig } from './server/web/config.js';
+import { WebSettings } from './server/web/settings.js';
+import { tlsFromFiles } from './server/web/tls.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -115,6 +116,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
       basicAuth: settings.auth.enabled,
+      rateLimit: web.rateLimit,
       maxRequests: config.maxRequests,
       headerTimeoutMs: config.headerTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -174,7 +176,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       return;
     }
     self.webConfigReloaded(true);
-    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled }, 'web config reloaded');
+    logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled, rateLimit: next.rateLimit }, 'web config reloaded');
   };
   return { logger, addresses, tls: web.tls !== null, stop, reload };
 }
@@ -229,7 +231,7 @@ function loadWeb(config: Config): WebConfig {
   try {
     if (config.webConfigFile !== undefined) return loadWebConfig(config.webConfigFile);
     const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined ? tlsFromFiles(config.tlsCertFile, config.tlsKeyFile) : null;
-    return { tls, basicAuthUsers: new Map(), headers: new Map() };
+    return { ...NO_WEB_CONFIG, tls };
   } catch (e) {
     if (e instanceof WebConfigError) throw new ConfigError(e.message);
     throw e;

@@ -6,7 +6,7 @@
  * 401 with WWW-Authenticate, the right one 200; health endpoints on the metrics listener require
  * the same TLS and auth, those on --web.health-address do not; SIGHUP re-reads the web config
  * (users, certificates), and a bad one is logged and the old one kept.
- * Parsing and validation of the file itself are in web-config.test.ts.
+ * Parsing and validation of the file itself are in test/server/web/.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { copyFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -197,7 +197,7 @@ describe('SIGHUP re-reads the web config', () => {
     writeFileSync(file, yaml('  carol: not-a-bcrypt-hash\n'));
     const bad = await hup(2);
     expect(bad).toMatchObject({ level: 'error', reason: 'SIGHUP', file });
-    expect(String(bad['msg'])).toMatch(/^web config reload failed: web config .*reloaded\.yml: basic_auth_users\.carol: not a bcrypt hash .*; keeping the previous configuration$/);
+    expect(String(bad['msg'])).toMatch(/^web config reload failed: web config .*reloaded\.yml:5: basic_auth_users\.carol: not a bcrypt hash .*; keeping the previous configuration$/);
     const stillBob = await https(`${d.https}/metrics`, { headers: basic('bob', 'hunter2') });
     expect(stillBob.status).toBe(200);
     expect(stillBob.serverSerial).toBe('04');

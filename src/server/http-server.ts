@@ -11,8 +11,10 @@ import { landingPage } from './landing-page.js';
 import { statusHtml, statusJson, type StatusReport } from './status-page.js';
 import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
-import { clientCertAllowed, httpsServerOptions, type TlsSettings } from './web-config.js';
-import type { WebSettings } from './web-settings.js';
+import type { TlsSettings } from './web/config.js';
+import { clientCertRefusal } from './web/client-cert.js';
+import type { WebSettings } from './web/settings.js';
+import { httpsServerOptions } from './web/tls.js';
 
 export interface RouteOptions {
   readonly telemetryPath: string;
@@ -24,7 +26,7 @@ export interface RouteOptions {
   readonly logger: Logger;
   readonly version: string;
   readonly dir: string;
-  /** TLS client-cert policy, basic auth and extra headers; read per request (SIGHUP replaces them). */
+  /** Rate limit, TLS client-cert policy, basic auth and extra headers; read per request (SIGHUP replaces them). */
   readonly web: WebSettings;
   /** Requests to the metrics path in flight at once; beyond it 503 + Retry-After. 0 = no limit. */
   readonly maxRequests: number;
@@ -68,6 +70,13 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
     const web = o.web; // this request's settings, even if a reload swaps them meanwhile
     const { auth, tls } = web;
     for (const [name, value] of web.headers) res.setHeader(name, value);
+    const bucket = web.rateLimit;
+    if (bucket !== null && !bucket.take()) {
+      const { burst, intervalMs } = bucket.settings;
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(bucket.waitMs() / 1000))));
+      send(res, 429, 'text/plain; charset=utf-8', `429 too many requests (rate_limit of the web config: ${burst} at once, one more every ${intervalMs} ms); retry later\n`);
+      return;
+    }
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const route = routes.get(path);
     if (route === undefined) {
@@ -79,8 +88,9 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
       send(res, 405, 'text/plain; charset=utf-8', `405 method ${req.method} not allowed: use GET or HEAD\n`);
       return;
     }
-    if (tls !== null && !clientCertAllowed(tls, req.socket as TLSSocket)) {
-      send(res, 403, 'text/plain; charset=utf-8', '403 a valid client certificate is required\n');
+    const refusal = tls === null ? null : clientCertRefusal(tls, req.socket as TLSSocket);
+    if (refusal !== null) {
+      send(res, 403, 'text/plain; charset=utf-8', `403 ${refusal}\n`);
       return;
     }
     const run = async (): Promise<void> => {

@@ -1,7 +1,8 @@
 /**
  * Throwaway certificates for TLS tests, made with the openssl CLI: a CA, a server certificate for
- * 127.0.0.1 (two, with different serials, for rotation), a client certificate signed by the CA,
- * and a self-signed "rogue" client certificate no configured CA trusts.
+ * 127.0.0.1 (two, with different serials, for rotation), client certificates signed by the CA (one
+ * without subject alternative names, one with a SAN of each kind), a self-signed "rogue" client
+ * certificate no configured CA trusts, and a key no certificate matches.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,15 @@ subjectAltName = IP:127.0.0.1
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[client_san]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:scraper.example.com, email:prometheus@example.com, IP:10.0.0.7, IP:2001:db8:0:0:0:0:0:7, URI:spiffe://example.com/prometheus
 `;
+
+/** The subject alternative names of sanClientCert, as Go's crypto/x509 prints them (DNS, e-mail, IP, URI). */
+export const SAN_CLIENT_SANS = ['scraper.example.com', 'prometheus@example.com', '10.0.0.7', '2001:db8::7', 'spiffe://example.com/prometheus'] as const;
 
 export interface Certs {
   readonly dir: string;
@@ -37,7 +46,14 @@ export interface Certs {
   readonly clientKey: string;
   readonly rogueCert: string;
   readonly rogueKey: string;
-  /** Paths (inside dir): server.crt/server.key (serial 2), server2.crt/server2.key (serial 4), ca.crt. */
+  /** Signed by the CA, CN=san-scraper, with the SANs in SAN_CLIENT_SANS. */
+  readonly sanClientCert: string;
+  readonly sanClientKey: string;
+  /**
+   * Paths (inside dir): server.crt/server.key (serial 2), server2.crt/server2.key (serial 4), ca.crt,
+   * ca.key, client.crt/client.key (serial 3), san-client.crt/san-client.key (serial 5),
+   * rogue.crt/rogue.key, other.key (matches no certificate).
+   */
   readonly path: (name: string) => string;
 }
 
@@ -55,11 +71,13 @@ export function makeCerts(dir: string): Certs {
     ['server', 'server', '127.0.0.1', '2'],
     ['server2', 'server', '127.0.0.1', '4'],
     ['client', 'client', 'scraper', '3'],
+    ['san-client', 'client_san', 'san-scraper', '5'],
   ] as const) {
     openssl('req', '-new', ...cnf, ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial, '-days', '2', '-extfile', 'openssl.cnf', '-extensions', ext, '-out', `${name}.crt`);
   }
   openssl('req', '-x509', ...cnf, '-extensions', 'client', ...ec, '-keyout', 'rogue.key', '-out', 'rogue.crt', '-days', '2', '-subj', '/CN=rogue');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'other.key');
   const read = (name: string): string => readFileSync(join(dir, name), 'utf8');
   return {
     dir,
@@ -68,6 +86,8 @@ export function makeCerts(dir: string): Certs {
     clientKey: read('client.key'),
     rogueCert: read('rogue.crt'),
     rogueKey: read('rogue.key'),
+    sanClientCert: read('san-client.crt'),
+    sanClientKey: read('san-client.key'),
     path: (name) => join(dir, name),
   };
 }
