@@ -10,38 +10,37 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, linkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  barChart,
   checkSamples,
   copyDirectory,
   describeCheck,
-  DRIVERS,
   expectedSamples,
-  formatMiB,
-  formatMs,
-  httpGet,
-  keepAliveAgent,
   LARGE,
   largeDirectory,
-  median,
+  parseSamples,
+  type SampleCheck,
+} from './harness/data.js';
+import { DRIVERS, PYTHON, pool, RUBY, runProgram } from './harness/drivers.js';
+import {
+  httpGet,
+  keepAliveAgent,
   memory,
   openFds,
-  parseSamples,
   profileDaemon,
-  profileTable,
-  PROFILE_NOTE,
-  PYTHON,
-  pool,
-  RUBY,
-  tempDir,
-  track,
-  ratio,
-  runProgram,
-  table,
-  writeChart,
   withDaemon,
   type DaemonProcess,
-  type SampleCheck,
-} from './harness.js';
+} from './harness/processes.js';
+import {
+  barChart,
+  formatMiB,
+  formatMs,
+  median,
+  profileTable,
+  PROFILE_NOTE,
+  ratio,
+  table,
+  writeChart,
+} from './harness/report.js';
+import { tempDir, track } from './harness/resources.js';
 
 /** Each live process's counter, histogram and max-gauge files are copied this many times under new pids (26 × 384 = 9,984 files). */
 const COPIES = 26;

@@ -13,27 +13,21 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import type { ClusterMode, PrimaryMessage } from './drivers/cluster_app.js';
 import type { ScrapeLoopResult } from './drivers/scrape_loop.js';
+import { DRIVERS } from './harness/drivers.js';
+import { cpuSeconds, httpGet, startDaemon, waitForFile, type DaemonProcess } from './harness/processes.js';
 import {
   barChart,
-  cpuSeconds,
-  DRIVERS,
   formatMs,
   goal,
-  httpGet,
   median,
   percentile,
   PROFILE_NOTE,
   profileTable,
-  removeTempDir,
-  startDaemon,
   table,
-  tempDir,
   summarizeCpuProfile,
-  track,
-  waitForFile,
   writeChart,
-  type DaemonProcess,
-} from './harness.js';
+} from './harness/report.js';
+import { removeTempDir, tempDir, track } from './harness/resources.js';
 
 const WORKERS = 8;
 const SERIES_PER_WORKER = 10_000;

@@ -7,28 +7,19 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  barChart,
   checkSamples,
   describeCheck,
   expectedSamples,
-  formatMiB,
-  goal,
-  httpGet,
-  keepAliveAgent,
   LARGE,
   largeDirectory,
-  memory,
   parseSamples,
-  table,
-  tempDir,
-  withDaemon,
-  writeChart,
   WRITER_NAME,
   WRITERS,
-  type DaemonProcess,
   type Writer,
-  type Memory,
-} from './harness.js';
+} from './harness/data.js';
+import { httpGet, keepAliveAgent, memory, withDaemon, type DaemonProcess, type Memory } from './harness/processes.js';
+import { barChart, formatMiB, goal, table, writeChart } from './harness/report.js';
+import { tempDir } from './harness/resources.js';
 
 /**
  * Preloaded into the daemon (with --expose-gc): SIGUSR2 runs a full GC and writes

@@ -9,38 +9,39 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  barChart,
   checkSamples,
-  cpuProfileOf,
   describeCheck,
-  DRIVERS,
   entriesPerProcess,
   expectedSamples,
-  formatMs,
-  goal,
-  httpGet,
-  keepAliveAgent,
   LARGE,
   largeDirectory,
-  median,
   parseSamples,
-  profileDaemon,
-  profileTable,
-  PROFILE_NOTE,
-  PYTHON,
-  speedup,
-  RUBY,
-  runProgram,
-  startDaemon,
-  EVERY_FILE_LIVE,
-  table,
-  tempDir,
-  writeChart,
   WRITER_NAME,
   WRITERS,
   type Writer,
   type SampleCheck,
-} from './harness.js';
+} from './harness/data.js';
+import { DRIVERS, PYTHON, RUBY, runProgram } from './harness/drivers.js';
+import {
+  cpuProfileOf,
+  httpGet,
+  keepAliveAgent,
+  profileDaemon,
+  startDaemon,
+  EVERY_FILE_LIVE,
+} from './harness/processes.js';
+import {
+  barChart,
+  formatMs,
+  goal,
+  median,
+  profileTable,
+  PROFILE_NOTE,
+  speedup,
+  table,
+  writeChart,
+} from './harness/report.js';
+import { tempDir } from './harness/resources.js';
 
 const ROUNDS = 5;
 /** Library reader runs per round, inside one process of that language. */

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import client from 'prom-client';
-import { formatNs, measure, table, type Case } from './harness.js';
+import { measure, type Case } from './harness/measure.js';
+import { formatNs, table } from './harness/report.js';
 
 const OPS = 2_000_000;
 const PY_OPS = 200_000;

@@ -13,7 +13,7 @@
  */
 import type { SkipReason } from '../src/reader/mapped-file.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { Collector } from '../src/collector.js';
 import { renderText } from '../src/exposition/index.js';
 import { buildDb, dbLayout, type DbEntry } from './helpers/db-bytes.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { copyPackageForOtherUsers } from './helpers/package-copy.js';
 import { parseExposition, sampleLines } from './helpers/parse-exposition.js';
 import { get, mergedLines, selfValue, until } from './helpers/scrape.js';
 
@@ -329,8 +330,11 @@ const KINDS: readonly Kind[] = [
 ];
 
 const IS_ROOT = process.getuid?.() === 0;
-/** The unprivileged user the mode-000 kind runs the daemon as when the tests run as root. */
-const NOBODY = { uid: 65534, gid: 65534 };
+/**
+ * The unprivileged user the mode-000 kind runs the daemon as when the tests run as root, with a
+ * copy of the package it can read (the checkout may be under a directory closed to it).
+ */
+const NOBODY = { uid: 65534, gid: 65534, ...(IS_ROOT ? { bin: copyPackageForOtherUsers(join(tmp, 'package')) } : {}) };
 
 let dirCount = 0;
 function kindDir(kind: Kind): string {
@@ -338,6 +342,7 @@ function kindDir(kind: Kind): string {
   mkdirSync(dir, { mode: 0o755 });
   chmodSync(dir, 0o755);
   for (const f of GOOD_FIXTURES) cpSync(join(FIXTURES, f), dir, { recursive: true, filter: (src) => !/\.(txt|jsonl|json)$|README$/.test(src) });
+  if (kind.needsUnprivileged === true) for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644); // the checkout's modes follow its umask
   kind.setup(dir);
   return dir;
 }

@@ -3,7 +3,7 @@
  * (promtool, Python's OpenMetrics parser) reading what it serves.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -245,16 +245,17 @@ describe('configuration', () => {
   it('writes logfmt to GME_LOG_FILE', async () => {
     const dir = fixtureDir('logfile', 'counter_basic');
     const logFile = join(tmp, 'exporter.log');
-    const port = await freePort();
     const env = { GME_LOG_FILE: logFile };
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'multiproc-exporter'), '--dir', dir, '--web.listen-address', `127.0.0.1:${port}`, '--log.format', 'logfmt'], {
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'multiproc-exporter'), '--dir', dir, '--web.listen-address', '127.0.0.1:0', '--log.format', 'logfmt'], {
       env: { ...process.env, ...env },
       stdio: 'ignore',
     });
+    // Port 0 (a port picked beforehand could be taken meanwhile): the bound one is in the started line.
+    const listen = await until('the started line', async () => (existsSync(logFile) ? / msg="multiproc-exporter started" .* listen=(127\.0\.0\.1:\d+) /.exec(readFileSync(logFile, 'utf8'))?.[1] : undefined));
     await until('liveness', async () => {
       try {
-        return (await get(`http://127.0.0.1:${port}/liveness`)).status === 200 ? true : undefined;
+        return (await get(`http://${listen}/liveness`)).status === 200 ? true : undefined;
       } catch {
         return undefined;
       }
@@ -395,13 +396,6 @@ function listenOn(port: number): Promise<Server> {
     const s = createServer();
     s.listen(port, '127.0.0.1', () => resolve(s));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = await listenOn(0);
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 peerAvailableUnderCi(promtool);

@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,17 +71,6 @@ function fixtureValue(name: string, labels: Record<string, string> = {}): number
 
 // ---- processes and HTTP helpers -------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface VectorSample {
@@ -124,6 +113,19 @@ describe.skipIf(!available)('a real Prometheus server scraping the daemon', () =
     const result = await query(promql);
     expect(result, promql).toHaveLength(1);
     return Number(result[0]!.value[1]);
+  }
+
+  /** The address Prometheus bound (its web listener logs `msg="Listening on" address=...`). */
+  async function listeningAddress(deadline: number): Promise<string> {
+    for (;;) {
+      const logged = /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(prometheusLog)?.[1];
+      if (logged !== undefined) return logged;
+      if (prometheus === undefined || prometheus.exitCode !== null || prometheus.signalCode !== null) {
+        throw new Error(`prometheus exited (${prometheus?.exitCode ?? prometheus?.signalCode}) before listening${diagnostics()}`);
+      }
+      if (Date.now() + POLL_STEP_MS > deadline) throw new Error(`prometheus did not log its listening address within ${POLL_LIMIT_MS} ms${diagnostics()}`);
+      await sleep(POLL_STEP_MS);
+    }
   }
 
   async function waitForUp(job: string, deadline: number): Promise<void> {
@@ -198,15 +200,13 @@ describe.skipIf(!available)('a real Prometheus server scraping the daemon', () =
         '',
       ].join('\n'),
     );
-    const promPort = await freePort();
-    api = `http://127.0.0.1:${promPort}`;
     prometheus = spawn(
       PROMETHEUS,
       [
         `--config.file=${config}`,
         `--storage.tsdb.path=${join(promDir, 'data')}`,
         '--storage.tsdb.retention.time=1h',
-        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--web.listen-address=127.0.0.1:0', // a port picked beforehand could be taken meanwhile
         '--web.enable-lifecycle',
         '--query.max-concurrency=2',
         '--web.max-connections=32',
@@ -220,6 +220,7 @@ describe.skipIf(!available)('a real Prometheus server scraping the daemon', () =
     });
 
     const deadline = Date.now() + POLL_LIMIT_MS;
+    api = `http://${await listeningAddress(deadline)}`;
     await waitForUp(JOB, deadline);
     await waitForUp(RECORDED_JOB, deadline);
   }, POLL_LIMIT_MS + 20_000);

@@ -1,7 +1,7 @@
 /**
  * One worker process of a benchmark directory, written by our writer library (default `python`
  * layout, PROMETHEUS_MULTIPROC_DIR set by the caller). Same write pattern as write_python.py;
- * benchmarks/harness.ts (`writePattern`) computes the expected exposition from it.
+ * benchmarks/harness/data.ts (`WritePattern`) computes the expected exposition from it.
  *
  *   node --import tsx write_node.ts INDEX ROUTES HISTOGRAM_ROUTES QUEUES
  */

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """One worker process of a benchmark directory, written by Python's prometheus_client in
 multiprocess mode (PROMETHEUS_MULTIPROC_DIR set by the caller). The write pattern is the one
-benchmarks/harness.ts (`writePattern`) computes the expected exposition from.
+benchmarks/harness/data.ts (`WritePattern`) computes the expected exposition from.
 
   write_python.py INDEX ROUTES HISTOGRAM_ROUTES QUEUES
 """

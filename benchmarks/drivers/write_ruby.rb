@@ -1,7 +1,7 @@
 #!/usr/bin/ruby
 # One worker process of a benchmark directory, written by GitLab's prometheus-client-mmap
 # (prometheus_multiproc_dir set by the caller). The write pattern is the one
-# benchmarks/harness.ts (`writePattern`) computes the expected exposition from.
+# benchmarks/harness/data.ts (`WritePattern`) computes the expected exposition from.
 #
 #   write_ruby.rb INDEX ROUTES HISTOGRAM_ROUTES QUEUES
 require 'prometheus/client'
