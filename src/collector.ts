@@ -43,9 +43,9 @@ export class Collector {
     const scan = this.directory.scan();
     if (scan.foldedChanged) this.refold();
     // Dead writers' files: fold their values once, then stop reading them.
-    for (const file of scan.dying) {
-      this.merger.freeze(file);
-      this.directory.retire(file);
+    for (const file of scan.toFold) {
+      this.merger.fold(file);
+      this.directory.markFolded(file);
     }
     const families = this.merger.merge(scan.files);
     return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files, folded: this.directory.foldedCount };
@@ -57,10 +57,10 @@ export class Collector {
    */
   private refold(): void {
     this.merger.refold(() => {
-      for (const f of this.directory.folded()) {
+      for (const f of this.directory.foldedFiles()) {
         const file = this.directory.openFolded(f);
         if (file === null) continue;
-        this.merger.freeze(file);
+        this.merger.fold(file);
         file.close();
       }
     });

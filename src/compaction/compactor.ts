@@ -119,7 +119,7 @@ export class Compactor {
           let s = merged.get(key);
           if (s === undefined) merged.set(key, (s = new Series(key, [], op, 'other', '', NaN, key)));
           const at = end - slot;
-          s.fold(view.getFloat64(at, true), slot === 16 ? view.getFloat64(at + 8, true) : 0);
+          s.add(view.getFloat64(at, true), slot === 16 ? view.getFloat64(at + 8, true) : 0);
           pos = end;
         }
       };

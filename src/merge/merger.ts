@@ -1,8 +1,8 @@
 /**
  * Entries → metric families, by the rules of the dialect that wrote each file (FORMAT.md §5).
  *
- * Each entry is bound once to the series it contributes to; a scrape then only folds values:
- * `series.fold(values[valueIndex[i]])` per entry, no key parsing, no allocation in steady state.
+ * Each entry is bound once to the series it contributes to; a scrape then only adds values:
+ * `series.add(values[valueIndex[i]])` per entry, no key parsing, no allocation in steady state.
  */
 import type { DecodedKey } from '../format/key.js';
 import type { GaugeMode } from '../format/filename.js';
@@ -110,7 +110,7 @@ export class Merger {
         const s = targets[i];
         if (s === null || s === undefined) continue;
         const at = index[i]!;
-        s.fold(values[at]!, timestamps ? values[at + 1]! : 0);
+        s.add(values[at]!, timestamps ? values[at + 1]! : 0);
       }
     }
 
@@ -127,11 +127,11 @@ export class Merger {
   }
 
   /**
-   * Fold a dead writer's file into the frozen state of its series, once: from now on every
+   * Fold a dead writer's file into the folded state of its series, once: from now on every
    * scrape starts from these values without reading the file (the caller unmaps it). Gauges in
    * a live* mode contribute nothing: their series of a dead process vanish.
    */
-  freeze(file: MappedFile): void {
+  fold(file: MappedFile): void {
     const b = this.bind(file);
     this.bindings.delete(file);
     const mode = file.name.mode;
@@ -143,21 +143,21 @@ export class Merger {
         const s = b.targets[i];
         if (s == null) continue;
         const at = index[i]!;
-        s.freeze(values[at]!, timestamps ? values[at + 1]! : 0);
+        s.fold(values[at]!, timestamps ? values[at + 1]! : 0);
       }
-      for (const [, c] of b.companions) c.frozenRefs++;
+      for (const [, c] of b.companions) c.foldedRefs++;
     }
     this.release(b);
   }
 
   /**
-   * Fold the dead files again from scratch: `refold(fold)` clears the folded values, lets
-   * `fold` freeze the files that are left, then forgets series nothing contributes to. Series
+   * Fold the dead files again from scratch: `refold(foldAll)` clears the folded values, lets
+   * `foldAll` fold the files that are left, then forgets series nothing contributes to. Series
    * objects that stay are kept (with their last output, for the monotonic guard).
    */
-  refold(fold: () => void): void {
-    for (const f of this.families.values()) f.clearFrozen();
-    fold();
+  refold(foldAll: () => void): void {
+    for (const f of this.families.values()) f.clearFolded();
+    foldAll();
     for (const f of [...this.families.values()]) {
       f.forgetUnused();
       if (f.size === 0) {
@@ -217,7 +217,7 @@ export class Merger {
     }
   }
 
-  /** The series an entry of this file folds into (creating it), or why it cannot be served. */
+  /** The series an entry of this file is added to (creating it), or why it cannot be served. */
   private resolve(file: MappedFile, key: DecodedKey): Resolved | string {
     const type = file.name.type;
     const familyName = type === 'counter' ? counterFamilyName(key) : key.metric;
@@ -293,7 +293,7 @@ export class Merger {
 }
 
 function inUse(s: Series): boolean {
-  return s.refs > 0 || s.frozenRefs > 0;
+  return s.refs > 0 || s.foldedRefs > 0;
 }
 
 function bindingContext(file: MappedFile): string {

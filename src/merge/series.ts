@@ -1,9 +1,9 @@
 /**
- * A merged series: one output sample, with the accumulator its contributing entries fold into.
+ * A merged series: one output sample, with the accumulator its contributing entries are added to.
  */
 import type { Label, Sample } from './model.js';
 
-/** How an entry's value folds into its series (FORMAT.md §5). */
+/** How an entry's value is added to its series (FORMAT.md §5). */
 export const enum Op {
   /** counters, summaries, histogram `_sum`, Ruby cumulative buckets/`_count`, gauge sum/livesum */
   Sum,
@@ -35,19 +35,19 @@ export class Series implements Sample {
   contributions = 0;
   /** NaN contributions this scrape (Op.Min/Max). */
   nans = 0;
-  /** Entries bound to this series across all files; 0 (and no frozen ones) → the series is forgotten. */
+  /** Entries bound to this series across all files; 0 (and no folded ones) → the series is forgotten. */
   refs = 0;
-  /** Entries of folded (dead) files that contributed to the frozen state. */
-  frozenRefs = 0;
+  /** Entries of folded (dead) files that contributed to the folded state. */
+  foldedRefs = 0;
   /** Value output by the last scrape (the monotonic guard of counters compares with it). */
   previous = NaN;
 
   // The folded contributions of dead writers' files: every scrape starts from them.
-  private frozenAcc = 0;
-  private frozenBucketCount = 0;
-  private frozenTs = 0;
-  private frozenContributions = 0;
-  private frozenNans = 0;
+  private foldedAcc = 0;
+  private foldedBucketCount = 0;
+  private foldedTs = 0;
+  private foldedContributions = 0;
+  private foldedNans = 0;
 
   constructor(
     readonly name: string,
@@ -64,36 +64,37 @@ export class Series implements Sample {
 
   /** Start a scrape from the folded contributions (none: from zero). */
   reset(): void {
-    this.acc = this.frozenAcc;
-    this.bucketCount = this.frozenBucketCount;
-    this.ts = this.frozenTs;
-    this.contributions = this.frozenContributions;
-    this.nans = this.frozenNans;
+    this.acc = this.foldedAcc;
+    this.bucketCount = this.foldedBucketCount;
+    this.ts = this.foldedTs;
+    this.contributions = this.foldedContributions;
+    this.nans = this.foldedNans;
   }
 
-  /** Fold a dead file's value into the frozen state, once, exactly as fold() would each scrape. */
-  freeze(v: number, ts: number): void {
+  /** Fold a dead file's value into the folded state, once, exactly as add() would each scrape. */
+  fold(v: number, ts: number): void {
     this.reset();
-    this.fold(v, ts);
-    this.frozenAcc = this.acc;
-    this.frozenBucketCount = this.bucketCount;
-    this.frozenTs = this.ts;
-    this.frozenContributions = this.contributions;
-    this.frozenNans = this.nans;
-    this.frozenRefs++;
+    this.add(v, ts);
+    this.foldedAcc = this.acc;
+    this.foldedBucketCount = this.bucketCount;
+    this.foldedTs = this.ts;
+    this.foldedContributions = this.contributions;
+    this.foldedNans = this.nans;
+    this.foldedRefs++;
   }
 
   /** Forget every folded contribution (they are about to be folded again from the files left). */
-  clearFrozen(): void {
-    this.frozenAcc = 0;
-    this.frozenBucketCount = 0;
-    this.frozenTs = 0;
-    this.frozenContributions = 0;
-    this.frozenNans = 0;
-    this.frozenRefs = 0;
+  clearFolded(): void {
+    this.foldedAcc = 0;
+    this.foldedBucketCount = 0;
+    this.foldedTs = 0;
+    this.foldedContributions = 0;
+    this.foldedNans = 0;
+    this.foldedRefs = 0;
   }
 
-  fold(v: number, ts: number): void {
+  /** Add one entry's value (and timestamp) to this scrape's accumulator. */
+  add(v: number, ts: number): void {
     const first = this.contributions++ === 0;
     switch (this.op) {
       case Op.Sum:
@@ -122,7 +123,7 @@ export class Series implements Sample {
     }
   }
 
-  /** Value after every contribution of this scrape is folded (buckets are finished by the family). */
+  /** Value after every contribution of this scrape is added (buckets are finished by the family). */
   finish(): void {
     if ((this.op === Op.Min || this.op === Op.Max) && this.nans === this.contributions) {
       this.value = NaN;

@@ -1,7 +1,7 @@
 /**
  * The set of `.db` files in one directory, reconciled with `readdir` on every scan: new files
  * are opened and indexed, vanished or replaced ones dropped, every served file refreshed and its
- * writer's liveness checked. Files whose writer died are handed to the caller once (`dying`) to be
+ * writer's liveness checked. Files whose writer died are handed to the caller once (`toFold`) to be
  * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
  * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
  */
@@ -40,9 +40,9 @@ export interface FoldedFile {
 export interface ScanResult {
   /** Files served in this scan, sorted by file name (the merge order, independent of readdir). */
   readonly files: readonly MappedFile[];
-  /** Served files whose writer was found dead this scan: fold them, then `retire()` each. */
-  readonly dying: readonly MappedFile[];
-  /** A folded file vanished, was replaced or came back to life: rebuild from `folded()`. */
+  /** Served files whose writer was found dead this scan: fold them, then `markFolded()` each. */
+  readonly toFold: readonly MappedFile[];
+  /** A folded file vanished, was replaced or came back to life: rebuild from `foldedFiles()`. */
   readonly foldedChanged: boolean;
   readonly skipped: readonly SkippedFile[];
 }
@@ -191,7 +191,7 @@ export class Directory {
     }
     this.probe.beginRound();
     const files: MappedFile[] = [];
-    const dying: MappedFile[] = [];
+    const toFold: MappedFile[] = [];
     const skipped: SkippedFile[] = [];
     for (const fileName of names) {
       if (!fileName.endsWith('.db')) continue;
@@ -226,7 +226,7 @@ export class Directory {
         }
         t.state = file.writerState = this.probe.check(file.probed(), t.memo);
         if (t.state === 'dead') {
-          dying.push(file);
+          toFold.push(file);
           this.sortedDirty = true;
         } else {
           files.push(file);
@@ -257,11 +257,11 @@ export class Directory {
     skipped.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
     const foldedChanged = this.foldedChanged;
     this.foldedChanged = false;
-    return { files: this.sorted, dying, foldedChanged, skipped };
+    return { files: this.sorted, toFold, foldedChanged, skipped };
   }
 
-  /** After its values were folded: unmap a file of `dying`, remember it as folded. */
-  retire(file: MappedFile): void {
+  /** After its values were folded: unmap a file of `toFold`, remember it as folded. */
+  markFolded(file: MappedFile): void {
     const t = this.tracked.get(file.fileName);
     if (t === undefined || t.file !== file) return;
     t.folded = this.foldedRecord(file);
@@ -287,7 +287,7 @@ export class Directory {
   }
 
   /** The folded files, sorted by name. */
-  folded(): FoldedFile[] {
+  foldedFiles(): FoldedFile[] {
     const out: Folded[] = [];
     for (const t of this.tracked.values()) if (t.folded !== null) out.push(t.folded);
     return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
