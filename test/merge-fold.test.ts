@@ -24,7 +24,7 @@ function file(name: string, entries: DbEntry[]): MappedFile {
   const parsed = parseFileName(name);
   if (!parsed.ok) throw new Error(parsed.message);
   const f = MappedFile.open(path, name, parsed.name);
-  f.refresh(bytes.length);
+  f.updateIndex(bytes.length);
   return f;
 }
 

@@ -75,15 +75,15 @@ export class Compactor {
 
     const groups = new Map<string, CompactionCandidate[]>();
     for (const c of candidates) {
-      if (c.name.archive) continue;
-      const mode = c.name.mode;
+      if (c.parsed.archive) continue;
+      const mode = c.parsed.mode;
       if (mode !== undefined && mode.startsWith('live')) {
         this.dropLive(c, result);
         continue;
       }
       if (mode !== undefined && OP_BY_MODE[mode] === undefined) continue; // `all`: per process, kept
       if (c.dialect !== 'python' && c.dialect !== 'python-legacy' && c.dialect !== 'ruby') continue;
-      const prefix = mode === undefined ? c.name.type : `gauge_${mode}`;
+      const prefix = mode === undefined ? c.parsed.type : `gauge_${mode}`;
       const archive = archiveFileName(prefix, c.dialect);
       let g = groups.get(archive);
       if (g === undefined) groups.set(archive, (g = []));
@@ -105,7 +105,7 @@ export class Compactor {
       }
       if (locked.length === 0) return;
       const slot: SlotWidth = group[0]!.dialect === 'python' ? 16 : 8;
-      const mode = group[0]!.name.mode;
+      const mode = group[0]!.parsed.mode;
       const op = mode === undefined ? Op.Sum : OP_BY_MODE[mode]!;
 
       // The old archive's entries first, then each file's in name order: a stable order.

@@ -134,7 +134,7 @@ export class Merger {
   fold(file: MappedFile): void {
     const b = this.bind(file);
     this.bindings.delete(file);
-    const mode = file.name.mode;
+    const mode = file.parsed.mode;
     if (mode === undefined || !mode.startsWith('live')) {
       const values = file.values;
       const index = file.valueIndex;
@@ -219,7 +219,7 @@ export class Merger {
 
   /** The series an entry of this file is added to (creating it), or why it cannot be served. */
   private resolve(file: MappedFile, key: DecodedKey): Resolved | string {
-    const type = file.name.type;
+    const type = file.parsed.type;
     const familyName = type === 'counter' ? counterFamilyName(key) : key.metric;
     let family = this.families.get(familyName);
     if (family === undefined) {
@@ -241,7 +241,7 @@ export class Merger {
     let identity: readonly Label[] = labels;
     let companion: Series | null = null;
     if (type === 'gauge') {
-      op = OP_BY_MODE[file.name.mode!];
+      op = OP_BY_MODE[file.parsed.mode!];
       if (op === Op.Last) labels = identity = withProcessLabel(labels, file.processId);
     } else if (type === 'histogram' || type === 'summary') {
       role = roleOf(key.sample, type, labels);
@@ -297,8 +297,8 @@ function inUse(s: Series): boolean {
 }
 
 function bindingContext(file: MappedFile): string {
-  const mode = file.name.mode;
-  if (mode === undefined) return file.name.type;
+  const mode = file.parsed.mode;
+  if (mode === undefined) return file.parsed.type;
   return OP_BY_MODE[mode] === Op.Last ? `gauge:${mode}:${file.processId}` : `gauge:${mode}`;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The set of `.db` files in one directory, reconciled with `readdir` on every scan: new files
- * are opened and indexed, vanished or replaced ones dropped, every served file refreshed and its
+ * are opened and indexed, vanished or replaced ones dropped, every served file's index updated and its
  * writer's liveness checked. Files whose writer died are handed to the caller once (`toFold`) to be
  * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
  * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
@@ -28,7 +28,7 @@ export interface SkippedFile {
 /** A file whose writer died: folded into the merge, unmapped, remembered by identity. */
 export interface FoldedFile {
   readonly fileName: string;
-  readonly name: ParsedFileName;
+  readonly parsed: ParsedFileName;
   readonly processId: string;
   readonly dialect: string;
   readonly entries: number;
@@ -105,7 +105,7 @@ interface Tracked {
 /** A dead writer's file that compaction may absorb. */
 export interface CompactionCandidate {
   readonly fileName: string;
-  readonly name: ParsedFileName;
+  readonly parsed: ParsedFileName;
   readonly dialect: string;
   readonly ino: number;
   /** Its writer held a lock: lock it while absorbing. */
@@ -209,7 +209,7 @@ export class Directory {
         this.active = null;
       }
       const wasServed = t.file !== null && t.problem === null;
-      const problem = this.refresh(fileName, t);
+      const problem = this.syncEntry(fileName, t);
       if ((problem === null) !== wasServed) this.sortedDirty = true;
       if (problem === null) {
         t.problem = null;
@@ -272,7 +272,7 @@ export class Directory {
   private foldedRecord(file: MappedFile): Folded {
     return {
       fileName: file.fileName,
-      name: file.name,
+      parsed: file.parsed,
       processId: file.processId,
       dialect: dialectOf(file),
       entries: file.entryCount,
@@ -302,13 +302,13 @@ export class Directory {
     if (t?.folded == null) return null;
     let file: MappedFile;
     try {
-      file = MappedFile.open(join(this.path, f.fileName), f.fileName, t.folded.name, this.keyCache);
+      file = MappedFile.open(join(this.path, f.fileName), f.fileName, t.folded.parsed, this.keyCache);
       if (file.ino !== t.folded.ino || file.dev !== t.folded.dev) {
         file.close();
         this.unfold(t);
         return null;
       }
-      file.refresh(fstatSync(file.probed().fd).size);
+      file.updateIndex(fstatSync(file.probed().fd).size);
     } catch (e) {
       if (!(e instanceof FileProblem) && (e as NodeJS.ErrnoException).code === undefined) throw e;
       this.unfold(t);
@@ -341,7 +341,7 @@ export class Directory {
         fd = openSync(join(this.path, name), PROBE_FLAGS);
         const st = fstatSync(fd);
         const same = st.ino === f.ino && st.dev === f.dev;
-        const state = same ? this.probe.check({ fd, dev: f.dev, ino: f.ino, processId: f.processId, lockingName: f.lockingName, writerless: f.name.archive }, t.memo, !t.memo.pidNamed) : 'live';
+        const state = same ? this.probe.check({ fd, dev: f.dev, ino: f.ino, processId: f.processId, lockingName: f.lockingName, writerless: f.parsed.archive }, t.memo, !t.memo.pidNamed) : 'live';
         if (!same || state === 'live') {
           this.unfold(t);
           changed = true;
@@ -360,7 +360,7 @@ export class Directory {
     for (const [fileName, t] of this.tracked) {
       const f = t.file;
       const d = t.folded;
-      const parsed = f?.name ?? d?.name ?? null;
+      const parsed = f?.parsed ?? d?.parsed ?? null;
       out.push({
         fileName,
         type: parsed?.type ?? null,
@@ -383,10 +383,10 @@ export class Directory {
     const out: CompactionCandidate[] = [];
     for (const t of this.tracked.values()) {
       const f = t.folded;
-      if (f === null || f.name.archive) continue;
+      if (f === null || f.parsed.archive) continue;
       const locks = f.lockingName || t.memo.lockSeen;
       if (!locks && !t.memo.pidNamed) continue; // a Python file under a custom id: it may be reopened any time
-      out.push({ fileName: f.fileName, name: f.name, dialect: f.dialect, ino: f.ino, locks });
+      out.push({ fileName: f.fileName, parsed: f.parsed, dialect: f.dialect, ino: f.ino, locks });
     }
     return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
   }
@@ -424,7 +424,7 @@ export class Directory {
       let file: MappedFile | null = null;
       try {
         file = MappedFile.open(path, a.fileName, parsed.name, this.keyCache);
-        file.refresh(fstatSync(file.probed().fd).size);
+        file.updateIndex(fstatSync(file.probed().fd).size);
         this.manifests.set(a.fileName, { ino: file.ino, absorbed: a.absorbed });
         t.folded = this.foldedRecord(file);
       } catch {
@@ -528,8 +528,11 @@ export class Directory {
     return { names, fresh: true };
   }
 
-  /** Returns the reason the file cannot be served this scan, or null when `t.file` is current. */
-  private refresh(fileName: string, t: Tracked): FileProblem | null {
+  /**
+   * Bring one listed name in line with the file on disk: stat it, (re)open it if new or replaced,
+   * update its index. Returns why it cannot be served this scan, or null when `t.file` is current.
+   */
+  private syncEntry(fileName: string, t: Tracked): FileProblem | null {
     const path = join(this.path, fileName);
     let st: Stats | undefined;
     try {
@@ -566,7 +569,7 @@ export class Directory {
       }
     }
     try {
-      t.file.refresh(st.size);
+      t.file.updateIndex(st.size);
     } catch (e) {
       if (e instanceof FileProblem) return e;
       throw e;
