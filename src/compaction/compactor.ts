@@ -14,15 +14,16 @@
  * dead writer count for nothing and are just deleted; gauges in `all` mode are per process and are
  * never compacted. The only code that writes to the metrics directory.
  */
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiveFileName, contentHash, decodeTrailer, encodeTrailer, type AbsorbedFile } from '../format/archive.js';
+import { archiveFileName, contentHash, encodeTrailer, type AbsorbedFile } from '../format/archive.js';
 import type { GaugeMode } from '../format/filename.js';
 import { keyText } from '../format/key.js';
-import { entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
+import { entryBounds, entrySize, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
 import { Op, Series } from '../merge/series.js';
 import { ARCHIVE_ID_PREFIX } from '../format/reserved.js';
 import type { NativeBinding } from '../native.js';
+import { readArchive, readFully } from '../reader/archive-manifests.js';
 import type { CompactionCandidate } from '../reader/directory.js';
 
 export type { CompactionCandidate };
@@ -123,10 +124,19 @@ export class Compactor {
           pos = end;
         }
       };
-      const old = this.readArchive(archive, result.problems);
-      if (old === undefined) return; // unreadable archive: leave everything as it is
+      const path = join(this.dir, archive);
+      const old = readArchive(path);
+      // An unreadable archive: leave everything as it is.
+      if (old.kind === 'unopenable') {
+        result.problems.push(`${path}: cannot be opened (${old.message}); its group is not compacted`);
+        return;
+      }
+      if (old.kind === 'invalid') {
+        result.problems.push(`${path}: not a valid archive (used=${old.used}, ${old.size} bytes); its group is not compacted`);
+        return;
+      }
       const keep: AbsorbedFile[] = [];
-      if (old !== null) {
+      if (old.kind === 'archive') {
         fold(old.bytes, old.used);
         for (const a of old.absorbed) if (this.stillPresent(a)) keep.push(a);
       }
@@ -142,7 +152,6 @@ export class Compactor {
       }
 
       const bytes = encodeArchive(merged, slot, absorbed);
-      const path = join(this.dir, archive);
       const temp = `${path}.tmp`;
       rmSync(temp, { force: true }); // a temp file of a crashed run
       const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
@@ -189,7 +198,7 @@ export class Compactor {
         return null;
       }
       const bytes = new Uint8Array(st.size);
-      readAll(fd, bytes);
+      readFully(fd, bytes);
       const used = readUsed(new DataView(bytes.buffer));
       if (used > bytes.length || used % 8 !== 0) {
         problems.push(`${path}: used=${used} does not fit its ${bytes.length} bytes; not compacted`);
@@ -201,31 +210,6 @@ export class Compactor {
       closeSync(fd);
       problems.push(`${path}: ${(e as Error).message}; not compacted`);
       return null;
-    }
-  }
-
-  /** The current archive: null if there is none, undefined if it cannot be read (then no compaction). */
-  private readArchive(archive: string, problems: string[]): { bytes: Uint8Array; used: number; absorbed: AbsorbedFile[] } | null | undefined {
-    const path = join(this.dir, archive);
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      problems.push(`${path}: cannot be opened (${(e as Error).message}); its group is not compacted`);
-      return undefined;
-    }
-    try {
-      const bytes = new Uint8Array(fstatSync(fd).size);
-      readAll(fd, bytes);
-      const used = bytes.length >= HEADER_SIZE ? readUsed(new DataView(bytes.buffer)) : -1;
-      if (used < HEADER_SIZE || used > bytes.length) {
-        problems.push(`${path}: not a valid archive (used=${used}, ${bytes.length} bytes); its group is not compacted`);
-        return undefined;
-      }
-      return { bytes, used, absorbed: decodeTrailer(bytes, used) };
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -241,7 +225,7 @@ export class Compactor {
       const st = fstatSync(fd);
       if (st.ino !== a.ino || st.size < a.used) return false;
       const bytes = new Uint8Array(a.used);
-      readAll(fd, bytes);
+      readFully(fd, bytes);
       return contentHash(bytes, a.used) === a.sha1;
     } finally {
       closeSync(fd);
@@ -324,15 +308,6 @@ function encodeArchive(merged: ReadonlyMap<string, Series>, slot: SlotWidth, abs
   }
   bytes.set(trailer, used);
   return bytes;
-}
-
-function readAll(fd: number, into: Uint8Array): void {
-  let got = 0;
-  while (got < into.length) {
-    const n = readSync(fd, into, got, into.length - got, got);
-    if (n === 0) throw new FormatError('used_out_of_range', `file shrank while read (${got} of ${into.length} bytes)`, got);
-    got += n;
-  }
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

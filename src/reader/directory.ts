@@ -5,13 +5,14 @@
  * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
  * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
-import { contentHash, decodeTrailer, type AbsorbedFile } from '../format/archive.js';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from 'node:fs';
+import type { AbsorbedFile } from '../format/archive.js';
 import { join } from 'node:path';
 import { parseFileName, type ParsedFileName } from '../format/filename.js';
 import type { KeyShape } from '../format/key.js';
 import type { SlotWidth } from '../format/layout.js';
 import { loadNative } from '../native.js';
+import { ArchiveManifests } from './archive-manifests.js';
 import { KeyCache } from './key-cache.js';
 import { LivenessProbe, newMemo, type LivenessMemo, type LivenessMode, type WriterState } from './liveness.js';
 import { dialectOf, FileProblem, MappedFile, type SkipReason } from './mapped-file.js';
@@ -136,8 +137,8 @@ export class Directory {
   private foldedCached = 0;
   /** Names of the folded files, sorted (the background probe's round robin); with activeNames(). */
   private foldedSorted: string[] = [];
-  /** Manifests of the compaction archives present: archive file name → its inode and absorbed files. */
-  private readonly manifests = new Map<string, { ino: number; absorbed: readonly AbsorbedFile[] }>();
+  /** Manifests of the compaction archives present. */
+  private readonly manifests: ArchiveManifests;
 
   /** Inode of the directory at the last scan (changes when it is removed and recreated). */
   inode = -1;
@@ -147,6 +148,7 @@ export class Directory {
     options: DirectoryOptions = {},
   ) {
     this.probe = new LivenessProbe(options.liveness ?? 'auto', loadNative());
+    this.manifests = new ArchiveManifests(path);
   }
 
   get livenessMode(): LivenessMode {
@@ -186,7 +188,7 @@ export class Directory {
     // An unchanged listing: only the files being served need a look (folded ones cost nothing).
     const names = listed.fresh ? listed.names : this.activeNames();
     if (listed.fresh) {
-      this.readManifests(names);
+      this.manifests.update(names);
       this.active = null;
     }
     this.probe.beginRound();
@@ -203,7 +205,7 @@ export class Directory {
       t.seen = scan;
       if (t.folded !== null) continue; // dead and folded: nothing to do until probeFolded() says otherwise
       if (t.absorbedBy !== null) {
-        if (this.manifests.get(t.absorbedBy)?.absorbed.some((a) => a.name === fileName) === true) continue;
+        if (this.manifests.lists(t.absorbedBy, fileName)) continue;
         t.absorbedBy = null; // its archive is gone: the file counts again
         t.absorbCheck = true;
         this.active = null;
@@ -216,7 +218,7 @@ export class Directory {
         const file = t.file!;
         if (t.absorbCheck) {
           t.absorbCheck = false;
-          t.absorbedBy = this.absorbingArchive(file);
+          t.absorbedBy = this.manifests.absorbing(file);
           if (t.absorbedBy !== null) {
             this.active = null;
             this.drop(t);
@@ -425,7 +427,7 @@ export class Directory {
       try {
         file = MappedFile.open(path, a.fileName, parsed.name, this.keyCache);
         file.updateIndex(fstatSync(file.probed().fd).size);
-        this.manifests.set(a.fileName, { ino: file.ino, absorbed: a.absorbed });
+        this.manifests.set(a.fileName, file.ino, a.absorbed);
         t.folded = this.foldedRecord(file);
       } catch {
         t.absorbCheck = true; // the next scan looks at it like any new file
@@ -449,48 +451,6 @@ export class Directory {
     for (const t of this.tracked.values()) this.drop(t);
     this.tracked.clear();
     this.sorted = [];
-  }
-
-  /** Read the manifest of every compaction archive present (again when one was replaced). */
-  private readManifests(names: readonly string[]): void {
-    const present = new Set<string>();
-    for (const name of names) {
-      if (!name.endsWith('.db')) continue;
-      const parsed = parseFileName(name);
-      if (!parsed.ok || !parsed.name.archive) continue;
-      present.add(name);
-      const st = lstatSync(join(this.path, name), { throwIfNoEntry: false });
-      if (st === undefined || !st.isFile()) continue;
-      if (this.manifests.get(name)?.ino === st.ino) continue;
-      let fd = -1;
-      try {
-        fd = openSync(join(this.path, name), PROBE_FLAGS);
-        const bytes = new Uint8Array(fstatSync(fd).size);
-        let got = 0;
-        while (got < bytes.length) {
-          const n = readSync(fd, bytes, got, bytes.length - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        const used = got >= 8 ? new DataView(bytes.buffer).getInt32(0, true) : 0;
-        this.manifests.set(name, { ino: st.ino, absorbed: decodeTrailer(bytes.subarray(0, got), used) });
-      } catch {
-        this.manifests.delete(name);
-      } finally {
-        if (fd >= 0) closeSync(fd);
-      }
-    }
-    for (const name of [...this.manifests.keys()]) if (!present.has(name)) this.manifests.delete(name);
-  }
-
-  /** The archive that already holds this very file (same name, inode and content), or null. */
-  private absorbingArchive(file: MappedFile): string | null {
-    for (const [archive, m] of this.manifests) {
-      for (const a of m.absorbed) {
-        if (a.name === file.fileName && a.ino === file.ino && file.contentHash(a.used) === a.sha1) return archive;
-      }
-    }
-    return null;
   }
 
   /**
