@@ -24,7 +24,7 @@ import { Op, Series } from '../merge/series.js';
 import { ARCHIVE_ID_PREFIX } from '../format/reserved.js';
 import type { NativeBinding } from '../native.js';
 import { readArchive, readFully } from '../reader/archive-manifests.js';
-import type { CompactionCandidate } from '../reader/directory.js';
+import type { CompactionCandidate } from '../reader/folded-files.js';
 
 export type { CompactionCandidate };
 
