@@ -20,7 +20,7 @@ import { archiveFileName, contentHash, encodeTrailer, type AbsorbedFile } from '
 import type { GaugeMode } from '../format/filename.js';
 import { keyText } from '../format/key.js';
 import { entryBounds, entrySize, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
-import { Op, Series } from '../merge/series.js';
+import { Accumulator, Op } from '../merge/accumulator.js';
 import { ARCHIVE_ID_PREFIX } from '../format/reserved.js';
 import type { NativeBinding } from '../native.js';
 import { readArchive, readFully } from '../reader/archive-manifests.js';
@@ -110,7 +110,7 @@ export class Compactor {
       const op = mode === undefined ? Op.Sum : OP_BY_MODE[mode]!;
 
       // The old archive's entries first, then each file's in name order: a stable order.
-      const merged = new Map<string, Series>();
+      const merged = new Map<string, Accumulator>();
       const fold = (bytes: Uint8Array, used: number): void => {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         for (let pos = HEADER_SIZE; pos < used; ) {
@@ -118,7 +118,7 @@ export class Compactor {
           const key = keyText(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
           const end = pos + entrySize(n, slot);
           let s = merged.get(key);
-          if (s === undefined) merged.set(key, (s = new Series(key, [], op, 'other', '', NaN, key)));
+          if (s === undefined) merged.set(key, (s = new Accumulator(op)));
           const at = end - slot;
           s.add(view.getFloat64(at, true), slot === 16 ? view.getFloat64(at + 8, true) : 0);
           pos = end;
@@ -285,7 +285,7 @@ export class Compactor {
 }
 
 /** The archive's bytes: header, one entry per distinct key (its merged value), then the manifest. */
-function encodeArchive(merged: ReadonlyMap<string, Series>, slot: SlotWidth, absorbed: readonly AbsorbedFile[]): Uint8Array {
+function encodeArchive(merged: ReadonlyMap<string, Accumulator>, slot: SlotWidth, absorbed: readonly AbsorbedFile[]): Uint8Array {
   const utf8 = new TextEncoder();
   const keys = [...merged.keys()].map((k) => utf8.encode(k));
   const used = keys.reduce((n, k) => n + entrySize(k.length, slot), HEADER_SIZE);

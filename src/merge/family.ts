@@ -2,7 +2,8 @@
  * A merged metric family: its series, and their output order (FORMAT.md §5 rules for histograms).
  */
 import type { MetricFamily, MetricType } from './model.js';
-import { Series, type SeriesRole, type Op } from './series.js';
+import type { Op } from './accumulator.js';
+import { Series, type SeriesRole } from './series.js';
 import type { Label } from './model.js';
 
 export const DEFAULT_HELP = 'Multiprocess metric';

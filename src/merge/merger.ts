@@ -9,7 +9,8 @@ import type { GaugeMode } from '../format/filename.js';
 import type { MappedFile } from '../reader/mapped-file.js';
 import { Family } from './family.js';
 import type { Label, MetricFamily } from './model.js';
-import { Op, seriesKey, type Series, type SeriesRole } from './series.js';
+import { Op } from './accumulator.js';
+import { seriesKey, type Series, type SeriesRole } from './series.js';
 
 /** An entry the merge could not place (e.g. a family name used with two metric types). */
 export interface MergeProblem {

@@ -1,40 +1,15 @@
 /**
- * A merged series: one output sample, with the accumulator its contributing entries are added to.
+ * A merged series: one output sample, the accumulator its contributing entries are added to each
+ * scrape, and the folded contributions of dead writers' files that every scrape starts from.
  */
+import { Accumulator, type Op } from './accumulator.js';
 import type { Label, Sample } from './model.js';
-
-/** How an entry's value is added to its series (FORMAT.md §5). */
-export const enum Op {
-  /** counters, summaries, histogram `_sum`, Ruby cumulative buckets/`_count`, gauge sum/livesum */
-  Sum,
-  /** Python histogram buckets: per-bucket counts, made cumulative when the scrape is finished */
-  BucketCount,
-  /** gauge all/liveall: one series per process; a duplicate (labels, pid) → the last one wins */
-  Last,
-  /** gauge min/livemin: NaN ignored unless every value is NaN (independent of file order) */
-  Min,
-  /** gauge max/livemax: likewise */
-  Max,
-  /** gauge mostrecent/livemostrecent: the value with the newest timestamp; ties → first file */
-  MostRecent,
-}
 
 export type SeriesRole = 'bucket' | 'count' | 'sum' | 'other';
 
-export class Series implements Sample {
-  value = 0;
+export class Series extends Accumulator implements Sample {
   exposition?: string;
 
-  /** Accumulator of this scrape. */
-  acc = 0;
-  /** Python per-bucket count of this scrape (Op.BucketCount) */
-  bucketCount = 0;
-  /** Best timestamp so far (Op.MostRecent). */
-  ts = 0;
-  /** Contributions this scrape; 0 → the series is not in the output. */
-  contributions = 0;
-  /** NaN contributions this scrape (Op.Min/Max). */
-  nans = 0;
   /** Entries bound to this series across all files; 0 (and no folded ones) → the series is forgotten. */
   refs = 0;
   /** Entries of folded (dead) files that contributed to the folded state. */
@@ -52,7 +27,7 @@ export class Series implements Sample {
   constructor(
     readonly name: string,
     readonly labels: readonly Label[],
-    readonly op: Op,
+    op: Op,
     readonly role: SeriesRole,
     /** Labels without `le`, as text: the histogram group / sort key. */
     readonly groupKey: string,
@@ -60,7 +35,9 @@ export class Series implements Sample {
     readonly bound: number,
     /** Identity inside the family (see seriesKey). */
     readonly key: string,
-  ) {}
+  ) {
+    super(op);
+  }
 
   /** Start a scrape from the folded contributions (none: from zero). */
   reset(): void {
@@ -91,45 +68,6 @@ export class Series implements Sample {
     this.foldedContributions = 0;
     this.foldedNans = 0;
     this.foldedRefs = 0;
-  }
-
-  /** Add one entry's value (and timestamp) to this scrape's accumulator. */
-  add(v: number, ts: number): void {
-    const first = this.contributions++ === 0;
-    switch (this.op) {
-      case Op.Sum:
-        this.acc += v;
-        break;
-      case Op.BucketCount:
-        this.bucketCount += v;
-        break;
-      case Op.Last:
-        this.acc = v;
-        break;
-      case Op.Min:
-        if (v !== v) this.nans++;
-        else if (first || this.nans === this.contributions - 1 || v < this.acc) this.acc = v;
-        break;
-      case Op.Max:
-        if (v !== v) this.nans++;
-        else if (first || this.nans === this.contributions - 1 || v > this.acc) this.acc = v;
-        break;
-      case Op.MostRecent:
-        if (first || ts > this.ts) {
-          this.acc = v;
-          this.ts = ts;
-        }
-        break;
-    }
-  }
-
-  /** Value after every contribution of this scrape is added (buckets are finished by the family). */
-  finish(): void {
-    if ((this.op === Op.Min || this.op === Op.Max) && this.nans === this.contributions) {
-      this.value = NaN;
-    } else {
-      this.value = this.acc;
-    }
   }
 }
 
