@@ -90,7 +90,7 @@ export class Merger {
     }
 
     for (const f of this.families.values()) f.reset();
-    for (const file of files) addValues(this.bindings.get(file)!, false);
+    for (const file of files) addValues(this.bindings.get(file)!);
 
     if (this.orderDirty) {
       this.ordered = [...this.families.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -114,7 +114,10 @@ export class Merger {
     this.bindings.delete(file);
     const mode = file.parsed.mode;
     if (mode === undefined || !mode.startsWith('live')) {
-      addValues(b, true);
+      // The scrape's loop, starting from the folded state and kept as the new one.
+      for (let i = 0; i < b.bound; i++) b.targets[i]?.reset();
+      addValues(b);
+      for (let i = 0; i < b.bound; i++) b.targets[i]?.keepFolded();
       for (const [, c] of b.companions) c.foldedRefs++;
     }
     this.release(b);
@@ -240,11 +243,8 @@ export class Merger {
   }
 }
 
-/**
- * The one loop over a file's bound entries: each scrape adds their values (`fold` false); a
- * dead writer's file folds them, once (`fold` true).
- */
-function addValues(b: Binding, fold: boolean): void {
+/** The one loop over a file's values: each scrape adds them, and folding a dead file does it once. */
+function addValues(b: Binding): void {
   const file = b.file;
   const values = file.values;
   const index = file.valueIndex;
@@ -254,10 +254,7 @@ function addValues(b: Binding, fold: boolean): void {
     const s = targets[i];
     if (s == null) continue;
     const at = index[i]!;
-    const v = values[at]!;
-    const ts = timestamps ? values[at + 1]! : 0;
-    if (fold) s.fold(v, ts);
-    else s.add(v, ts);
+    s.add(values[at]!, timestamps ? values[at + 1]! : 0);
   }
 }
 

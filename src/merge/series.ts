@@ -48,10 +48,11 @@ export class Series extends Accumulator implements Sample {
     this.nans = this.foldedNans;
   }
 
-  /** Fold a dead file's value into the folded state, once, exactly as add() would each scrape. */
-  fold(v: number, ts: number): void {
-    this.reset();
-    this.add(v, ts);
+  /**
+   * Keep what this scrape's accumulator holds as the folded state: after reset() and the add() of
+   * one entry of a dead writer's file, that entry is folded in, exactly as add() would each scrape.
+   */
+  keepFolded(): void {
     this.foldedAcc = this.acc;
     this.foldedBucketCount = this.bucketCount;
     this.foldedTs = this.ts;
