@@ -1,6 +1,8 @@
 /**
  * One directory → merged metric families: a Directory (reader) feeding a Merger (merge). Keeps
- * both between collections, so a long-lived process re-reads only what changed.
+ * both between collections, so a long-lived process re-reads only what changed; folds each dead
+ * writer's file into the merge once, folds them all again when one vanishes or comes back, and
+ * applies what a compaction did.
  */
 import { Directory, type SkippedFile } from './reader/directory.js';
 import type { MappedFile } from './reader/mapped-file.js';

@@ -111,7 +111,7 @@ export class Compactor {
 
       // The old archive's entries first, then each file's in name order: a stable order.
       const merged = new Map<string, Accumulator>();
-      const fold = (bytes: Uint8Array, used: number): void => {
+      const addEntries = (bytes: Uint8Array, used: number): void => {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         for (let pos = HEADER_SIZE; pos < used; ) {
           const n = entryBounds(bytes, view, pos, used, slot);
@@ -137,13 +137,13 @@ export class Compactor {
       }
       const keep: AbsorbedFile[] = [];
       if (old.kind === 'archive') {
-        fold(old.bytes, old.used);
+        addEntries(old.bytes, old.used);
         for (const a of old.absorbed) if (this.stillPresent(a)) keep.push(a);
       }
       const absorbed: AbsorbedFile[] = [...keep];
       for (const l of locked) {
         try {
-          fold(l.bytes, l.used);
+          addEntries(l.bytes, l.used);
           absorbed.push({ name: l.c.fileName, ino: l.c.ino, used: l.used, sha1: contentHash(l.bytes, l.used) });
         } catch (e) {
           result.problems.push(`${join(this.dir, l.c.fileName)}: ${(e as Error).message}; not compacted`);
