@@ -1,6 +1,8 @@
 /**
  * One directory → merged metric families: a Directory (reader) feeding a Merger (merge). Keeps
- * both between collections, so a long-lived process re-reads only what changed.
+ * both between collections, so a long-lived process re-reads only what changed; folds each dead
+ * writer's file into the merge once, folds them all again when one vanishes or comes back, and
+ * applies what a compaction did.
  */
 import { Directory, type SkippedFile } from './reader/directory.js';
 import type { MappedFile } from './reader/mapped-file.js';
@@ -44,9 +46,9 @@ export class Collector {
     const scan = this.directory.scan();
     if (scan.foldedChanged) this.refold();
     // Dead writers' files: fold their values once, then stop reading them.
-    for (const file of scan.dying) {
-      this.merger.freeze(file);
-      this.directory.retire(file);
+    for (const file of scan.toFold) {
+      this.merger.fold(file);
+      this.directory.markFolded(file);
     }
     const families = this.merger.merge(scan.files);
     return { families, skipped: scan.skipped, problems: this.merger.problems(), filesServed: scan.files.length, files: scan.files, folded: this.directory.foldedCount };
@@ -58,10 +60,10 @@ export class Collector {
    */
   private refold(): void {
     this.merger.refold(() => {
-      for (const f of this.directory.folded()) {
+      for (const f of this.directory.foldedFiles()) {
         const file = this.directory.openFolded(f);
         if (file === null) continue;
-        this.merger.freeze(file);
+        this.merger.fold(file);
         file.close();
       }
     });

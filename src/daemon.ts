@@ -53,7 +53,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
-    scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
+    scrape.scan().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
   });
   const scrape = new ScrapeService(collector, self, logger, (readable) => {
     if (!readable) return watch.pause();
@@ -128,11 +128,11 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     },
     'multiproc-exporter started',
   );
-  void scrape.refresh(); // map and index what is there before the first scrape
+  void scrape.scan(); // map and index what is there before the first scrape
   // Off the scrape path: a few folded (dead) files at a time are checked for a writer that came
   // back; if one did, scan now so its values are served live again.
   const probe = setInterval(() => {
-    if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
+    if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.scan().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
   }, FOLDED_PROBE_INTERVAL_MS);
   probe.unref();
   const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
@@ -195,7 +195,7 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
   const compactor = new Compactor(config.dir, native, crashAt);
   const run = (): void => {
     scrape
-      .refresh()
+      .scan()
       .then((status) => {
         if (!status.ready) return;
         const r = collector.compact(compactor);
@@ -205,7 +205,7 @@ function startCompaction(config: Config, collector: Collector, scrape: ScrapeSer
         if (r.deleted.length + r.droppedLive.length > 0) {
           logger.info({ archives: r.archives.map((a) => a.fileName), deleted: r.deleted.length, droppedLive: r.droppedLive.length, absorbed }, "compaction: dead writers' files folded into archives and deleted");
         }
-        return scrape.refresh();
+        return scrape.scan();
       })
       .catch((err: unknown) => logger.error({ err }, 'compaction failed; retried at the next interval'));
   };

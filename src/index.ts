@@ -12,7 +12,7 @@
 export { Collector, type Collection } from './collector.js';
 export { Directory, DirectoryError, type ScanResult, type SkippedFile } from './reader/directory.js';
 export { MappedFile, type SkipReason } from './reader/mapped-file.js';
-export { Merger, type MergeProblem } from './merge/merger.js';
+export { Merger, type MergeInput, type MergeProblem } from './merge/merger.js';
 export type { Label } from './format/label.js';
 export type { MetricFamily, MetricType, Sample } from './merge/model.js';
 export { renderText, renderOpenMetrics } from './exposition/index.js';

@@ -1,5 +1,5 @@
 /**
- * Folding a dead writer's file into the frozen state (Merger.freeze) gives exactly what reading
+ * Folding a dead writer's file into the folded state (Merger.fold) gives exactly what reading
  * it live gave, for every metric type and gauge mode but the live* ones (dropped); and a total
  * that re-association would lower by an ulp is held (counters never go back by our doing).
  */
@@ -24,7 +24,7 @@ function file(name: string, entries: DbEntry[]): MappedFile {
   const parsed = parseFileName(name);
   if (!parsed.ok) throw new Error(parsed.message);
   const f = MappedFile.open(path, name, parsed.name);
-  f.refresh(bytes.length);
+  f.updateIndex(bytes.length);
   return f;
 }
 
@@ -35,7 +35,7 @@ function lines(m: Merger, files: MappedFile[]): string[] {
   return sampleLines(parseExposition(renderText(m.merge(files))).samples);
 }
 
-describe('Merger.freeze', () => {
+describe('Merger.fold', () => {
   const make = (pid: string, v: number, ts: number): MappedFile[] => [
     file(`counter_${pid}.db`, [{ key: key('jobs', 'jobs_total'), value: v }]),
     file(`histogram_${pid}.db`, [
@@ -57,7 +57,7 @@ describe('Merger.freeze', () => {
     const a = make('1', 5, 100);
     const b = make('2', 7, 50);
     const live = lines(m, [...a, ...b]);
-    for (const f of b) m.freeze(f);
+    for (const f of b) m.fold(f);
     const folded = lines(m, a);
     const liveModes = /^g_live/;
     // Everything b's writer gave stays, except its live* gauges, which now show a's value only.
@@ -76,7 +76,7 @@ describe('Merger.freeze', () => {
     const m = new Merger();
     const a = make('1', 5, 100);
     const b = make('2', 7, 50);
-    for (const f of b) m.freeze(f);
+    for (const f of b) m.fold(f);
     m.refold(() => {}); // b's files were deleted: nothing left to fold
     expect(lines(m, a)).toEqual(lines(new Merger(), a));
   });
@@ -89,10 +89,10 @@ describe('Merger.freeze', () => {
     const c = file('counter_c.db', [{ key: key('t', 't_total'), value: 1 }]);
     const m = new Merger();
     expect(m.merge([a, b, c])[0]!.samples[0]!.value).toBe(1 + 2 ** -52);
-    m.freeze(c);
+    m.fold(c);
     expect(m.merge([a, b])[0]!.samples[0]!.value).toBe(1 + 2 ** -52);
     const unguarded = new Merger();
-    unguarded.freeze(c);
+    unguarded.fold(c);
     expect(unguarded.merge([a, b])[0]!.samples[0]!.value).toBe(1); // what the guard held back
   });
 

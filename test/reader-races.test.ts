@@ -38,7 +38,7 @@ describe.each([
     writeFileSync(path, buildDb(entries, { slot: 16, size: 131_072 }));
     const file = MappedFile.open(path, 'counter_1.db', name('counter_1.db'));
     try {
-      file.refresh(65_536); // the size a stat showed before the writer doubled the file
+      file.updateIndex(65_536); // the size a stat showed before the writer doubled the file
       expect(file.entryCount).toBe(1_000);
       expect(file.values[file.valueIndex[999]!]).toBe(999);
       expect(file.keys[999]!.labels).toEqual([['i', '999']]);

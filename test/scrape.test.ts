@@ -24,7 +24,7 @@ describe('ScrapeService', () => {
       scrape.scrape('text', false),
       scrape.scrape('text', true),
       scrape.scrape('openmetrics', false),
-      scrape.refresh(),
+      scrape.scan(),
     ]);
     expect(collect).toHaveBeenCalledTimes(1);
     const [a, b, gz, om] = bodies;
@@ -40,7 +40,7 @@ describe('ScrapeService', () => {
 
   it('reports the directory as not ready with the reason, and serves the self metrics', async () => {
     const { collector, scrape } = service(join(FIXTURES, 'does-not-exist'));
-    const status = await scrape.refresh();
+    const status = await scrape.scan();
     expect(status.ready).toBe(false);
     expect(status.reason).toMatch(/^metrics directory .*does-not-exist cannot be read: ENOENT/);
     const text = (await scrape.scrape('text', false)).body.toString();

@@ -14,16 +14,17 @@
  * dead writer count for nothing and are just deleted; gauges in `all` mode are per process and are
  * never compacted. The only code that writes to the metrics directory.
  */
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiveFileName, contentHash, decodeTrailer, encodeTrailer, type AbsorbedFile } from '../format/archive.js';
+import { archiveFileName, contentHash, encodeTrailer, type AbsorbedFile } from '../format/archive.js';
 import type { GaugeMode } from '../format/filename.js';
 import { keyText } from '../format/key.js';
-import { entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
-import { Op, Series } from '../merge/series.js';
+import { entryBounds, entrySize, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../format/layout.js';
+import { Accumulator, Op } from '../merge/accumulator.js';
 import { ARCHIVE_ID_PREFIX } from '../format/reserved.js';
 import type { NativeBinding } from '../native.js';
-import type { CompactionCandidate } from '../reader/directory.js';
+import { readArchive, readFully } from '../reader/archive-manifests.js';
+import type { CompactionCandidate } from '../reader/folded-files.js';
 
 export type { CompactionCandidate };
 
@@ -75,15 +76,15 @@ export class Compactor {
 
     const groups = new Map<string, CompactionCandidate[]>();
     for (const c of candidates) {
-      if (c.name.archive) continue;
-      const mode = c.name.mode;
+      if (c.parsed.archive) continue;
+      const mode = c.parsed.mode;
       if (mode !== undefined && mode.startsWith('live')) {
         this.dropLive(c, result);
         continue;
       }
       if (mode !== undefined && OP_BY_MODE[mode] === undefined) continue; // `all`: per process, kept
       if (c.dialect !== 'python' && c.dialect !== 'python-legacy' && c.dialect !== 'ruby') continue;
-      const prefix = mode === undefined ? c.name.type : `gauge_${mode}`;
+      const prefix = mode === undefined ? c.parsed.type : `gauge_${mode}`;
       const archive = archiveFileName(prefix, c.dialect);
       let g = groups.get(archive);
       if (g === undefined) groups.set(archive, (g = []));
@@ -105,35 +106,44 @@ export class Compactor {
       }
       if (locked.length === 0) return;
       const slot: SlotWidth = group[0]!.dialect === 'python' ? 16 : 8;
-      const mode = group[0]!.name.mode;
+      const mode = group[0]!.parsed.mode;
       const op = mode === undefined ? Op.Sum : OP_BY_MODE[mode]!;
 
       // The old archive's entries first, then each file's in name order: a stable order.
-      const merged = new Map<string, Series>();
-      const fold = (bytes: Uint8Array, used: number): void => {
+      const merged = new Map<string, Accumulator>();
+      const addEntries = (bytes: Uint8Array, used: number): void => {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         for (let pos = HEADER_SIZE; pos < used; ) {
           const n = entryBounds(bytes, view, pos, used, slot);
           const key = keyText(bytes.subarray(pos + 4, pos + 4 + n), pos + 4);
           const end = pos + entrySize(n, slot);
           let s = merged.get(key);
-          if (s === undefined) merged.set(key, (s = new Series(key, [], op, 'other', '', NaN, key)));
+          if (s === undefined) merged.set(key, (s = new Accumulator(op)));
           const at = end - slot;
-          s.fold(view.getFloat64(at, true), slot === 16 ? view.getFloat64(at + 8, true) : 0);
+          s.add(view.getFloat64(at, true), slot === 16 ? view.getFloat64(at + 8, true) : 0);
           pos = end;
         }
       };
-      const old = this.readArchive(archive, result.problems);
-      if (old === undefined) return; // unreadable archive: leave everything as it is
+      const path = join(this.dir, archive);
+      const old = readArchive(path);
+      // An unreadable archive: leave everything as it is.
+      if (old.kind === 'unopenable') {
+        result.problems.push(`${path}: cannot be opened (${old.message}); its group is not compacted`);
+        return;
+      }
+      if (old.kind === 'invalid') {
+        result.problems.push(`${path}: not a valid archive (used=${old.used}, ${old.size} bytes); its group is not compacted`);
+        return;
+      }
       const keep: AbsorbedFile[] = [];
-      if (old !== null) {
-        fold(old.bytes, old.used);
+      if (old.kind === 'archive') {
+        addEntries(old.bytes, old.used);
         for (const a of old.absorbed) if (this.stillPresent(a)) keep.push(a);
       }
       const absorbed: AbsorbedFile[] = [...keep];
       for (const l of locked) {
         try {
-          fold(l.bytes, l.used);
+          addEntries(l.bytes, l.used);
           absorbed.push({ name: l.c.fileName, ino: l.c.ino, used: l.used, sha1: contentHash(l.bytes, l.used) });
         } catch (e) {
           result.problems.push(`${join(this.dir, l.c.fileName)}: ${(e as Error).message}; not compacted`);
@@ -142,7 +152,6 @@ export class Compactor {
       }
 
       const bytes = encodeArchive(merged, slot, absorbed);
-      const path = join(this.dir, archive);
       const temp = `${path}.tmp`;
       rmSync(temp, { force: true }); // a temp file of a crashed run
       const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
@@ -189,7 +198,7 @@ export class Compactor {
         return null;
       }
       const bytes = new Uint8Array(st.size);
-      readAll(fd, bytes);
+      readFully(fd, bytes);
       const used = readUsed(new DataView(bytes.buffer));
       if (used > bytes.length || used % 8 !== 0) {
         problems.push(`${path}: used=${used} does not fit its ${bytes.length} bytes; not compacted`);
@@ -201,31 +210,6 @@ export class Compactor {
       closeSync(fd);
       problems.push(`${path}: ${(e as Error).message}; not compacted`);
       return null;
-    }
-  }
-
-  /** The current archive: null if there is none, undefined if it cannot be read (then no compaction). */
-  private readArchive(archive: string, problems: string[]): { bytes: Uint8Array; used: number; absorbed: AbsorbedFile[] } | null | undefined {
-    const path = join(this.dir, archive);
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      problems.push(`${path}: cannot be opened (${(e as Error).message}); its group is not compacted`);
-      return undefined;
-    }
-    try {
-      const bytes = new Uint8Array(fstatSync(fd).size);
-      readAll(fd, bytes);
-      const used = bytes.length >= HEADER_SIZE ? readUsed(new DataView(bytes.buffer)) : -1;
-      if (used < HEADER_SIZE || used > bytes.length) {
-        problems.push(`${path}: not a valid archive (used=${used}, ${bytes.length} bytes); its group is not compacted`);
-        return undefined;
-      }
-      return { bytes, used, absorbed: decodeTrailer(bytes, used) };
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -241,7 +225,7 @@ export class Compactor {
       const st = fstatSync(fd);
       if (st.ino !== a.ino || st.size < a.used) return false;
       const bytes = new Uint8Array(a.used);
-      readAll(fd, bytes);
+      readFully(fd, bytes);
       return contentHash(bytes, a.used) === a.sha1;
     } finally {
       closeSync(fd);
@@ -301,7 +285,7 @@ export class Compactor {
 }
 
 /** The archive's bytes: header, one entry per distinct key (its merged value), then the manifest. */
-function encodeArchive(merged: ReadonlyMap<string, Series>, slot: SlotWidth, absorbed: readonly AbsorbedFile[]): Uint8Array {
+function encodeArchive(merged: ReadonlyMap<string, Accumulator>, slot: SlotWidth, absorbed: readonly AbsorbedFile[]): Uint8Array {
   const utf8 = new TextEncoder();
   const keys = [...merged.keys()].map((k) => utf8.encode(k));
   const used = keys.reduce((n, k) => n + entrySize(k.length, slot), HEADER_SIZE);
@@ -324,15 +308,6 @@ function encodeArchive(merged: ReadonlyMap<string, Series>, slot: SlotWidth, abs
   }
   bytes.set(trailer, used);
   return bytes;
-}
-
-function readAll(fd: number, into: Uint8Array): void {
-  let got = 0;
-  while (got < into.length) {
-    const n = readSync(fd, into, got, into.length - got, got);
-    if (n === 0) throw new FormatError('used_out_of_range', `file shrank while read (${got} of ${into.length} bytes)`, got);
-    got += n;
-  }
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

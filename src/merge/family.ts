@@ -2,7 +2,8 @@
  * A merged metric family: its series, and their output order (docs/FORMAT.md §5.4 histogram rules, §5.5 order).
  */
 import type { MetricFamily, MetricType } from './model.js';
-import { Series, type SeriesRole, type Op } from './series.js';
+import type { Op } from './accumulator.js';
+import { Series, type SeriesRole } from './series.js';
 import type { Label } from './model.js';
 
 export const DEFAULT_HELP = 'Multiprocess metric';
@@ -44,8 +45,8 @@ export class Family implements MetricFamily {
   }
 
   /** Drop every folded contribution (series stay until forgetUnused()). */
-  clearFrozen(): void {
-    for (const s of this.series.values()) s.clearFrozen();
+  clearFolded(): void {
+    for (const s of this.series.values()) s.clearFolded();
   }
 
   /** Forget the series that neither a served file nor a folded one contributes to any more. */
@@ -54,7 +55,7 @@ export class Family implements MetricFamily {
   }
 
   private forgetIfUnused(s: Series): void {
-    if (s.refs > 0 || s.frozenRefs > 0) return;
+    if (s.refs > 0 || s.foldedRefs > 0) return;
     this.series.delete(s.key);
     this.orderDirty = true;
   }
@@ -63,7 +64,7 @@ export class Family implements MetricFamily {
     for (const s of this.series.values()) s.reset();
   }
 
-  /** Called once per scrape after every value is folded: final values + output list. */
+  /** Called once per scrape after every value is added: final values + output list. */
   finish(): void {
     if (this.orderDirty) {
       this.ordered = [...this.series.values()].sort(compareSeries);

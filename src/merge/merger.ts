@@ -1,16 +1,18 @@
 /**
- * Entries → metric families, by the rules of the dialect that wrote each file (docs/FORMAT.md §5.4).
- *
- * Each entry is bound once to the series it contributes to; a scrape then only folds values:
- * `series.fold(values[valueIndex[i]])` per entry, no key parsing, no allocation in steady state.
+ * Entries → metric families. Each entry of a file is bound once to the series it contributes to
+ * (by the dialect rules in rules.ts); a scrape then only adds values, `series.add(values[
+ * valueIndex[i]])` per entry, with no key parsing and no allocation in steady state. A dead
+ * writer's file is folded once into its series' folded state, which every scrape starts from.
  */
-import { parseBound } from '../format/bound.js';
 import type { DecodedKey } from '../format/key.js';
-import type { GaugeMode } from '../format/filename.js';
-import type { MappedFile } from '../reader/mapped-file.js';
+import { Op } from './accumulator.js';
 import { Family } from './family.js';
+import type { MergeInput } from './input.js';
 import type { Label, MetricFamily } from './model.js';
-import { Op, seriesKey, type Series, type SeriesRole } from './series.js';
+import { bindingContext, familyNameOf, placeEntry } from './rules.js';
+import { seriesKey, type Series } from './series.js';
+
+export type { MergeInput };
 
 /** An entry the merge could not place (e.g. a family name used with two metric types). */
 export interface MergeProblem {
@@ -27,7 +29,7 @@ interface Resolved {
 }
 
 interface Binding {
-  readonly file: MappedFile;
+  readonly file: MergeInput;
   /** What, besides the key, decides an entry's series: type, gauge mode, pid for all/liveall. */
   readonly context: string;
   generation: number;
@@ -43,22 +45,9 @@ interface Binding {
   seen: number;
 }
 
-const OP_BY_MODE: Record<GaugeMode, Op> = {
-  all: Op.Last,
-  liveall: Op.Last,
-  min: Op.Min,
-  livemin: Op.Min,
-  max: Op.Max,
-  livemax: Op.Max,
-  sum: Op.Sum,
-  livesum: Op.Sum,
-  mostrecent: Op.MostRecent,
-  livemostrecent: Op.MostRecent,
-};
-
 export class Merger {
   private readonly families = new Map<string, Family>();
-  private readonly bindings = new Map<MappedFile, Binding>();
+  private readonly bindings = new Map<MergeInput, Binding>();
   /** Memo of resolve(): decoded keys are shared across files (reader's KeyCache), so N files of
    * the same series resolve once. Entries stay valid while their series live (refs > 0). */
   private readonly resolved = new WeakMap<DecodedKey, Map<string, Resolved>>();
@@ -90,7 +79,7 @@ export class Merger {
    * readdir order). Files missing from the list but still open keep their bindings (a file
    * skipped for one scan comes back without re-binding); closed ones are released.
    */
-  merge(files: readonly MappedFile[]): readonly MetricFamily[] {
+  merge(files: readonly MergeInput[]): readonly MetricFamily[] {
     const scan = ++this.scans;
     for (const file of files) this.bind(file).seen = scan;
     for (const [file, b] of this.bindings) {
@@ -101,19 +90,7 @@ export class Merger {
     }
 
     for (const f of this.families.values()) f.reset();
-    for (const file of files) {
-      const b = this.bindings.get(file)!;
-      const values = file.values;
-      const index = file.valueIndex;
-      const targets = b.targets;
-      const timestamps = file.slot === 16;
-      for (let i = 0; i < b.bound; i++) {
-        const s = targets[i];
-        if (s === null || s === undefined) continue;
-        const at = index[i]!;
-        s.fold(values[at]!, timestamps ? values[at + 1]! : 0);
-      }
-    }
+    for (const file of files) addValues(this.bindings.get(file)!);
 
     if (this.orderDirty) {
       this.ordered = [...this.families.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -128,37 +105,32 @@ export class Merger {
   }
 
   /**
-   * Fold a dead writer's file into the frozen state of its series, once: from now on every
+   * Fold a dead writer's file into the folded state of its series, once: from now on every
    * scrape starts from these values without reading the file (the caller unmaps it). Gauges in
    * a live* mode contribute nothing: their series of a dead process vanish.
    */
-  freeze(file: MappedFile): void {
+  fold(file: MergeInput): void {
     const b = this.bind(file);
     this.bindings.delete(file);
-    const mode = file.name.mode;
+    const mode = file.parsed.mode;
     if (mode === undefined || !mode.startsWith('live')) {
-      const values = file.values;
-      const index = file.valueIndex;
-      const timestamps = file.slot === 16;
-      for (let i = 0; i < b.bound; i++) {
-        const s = b.targets[i];
-        if (s == null) continue;
-        const at = index[i]!;
-        s.freeze(values[at]!, timestamps ? values[at + 1]! : 0);
-      }
-      for (const [, c] of b.companions) c.frozenRefs++;
+      // The scrape's loop, starting from the folded state and kept as the new one.
+      for (let i = 0; i < b.bound; i++) b.targets[i]?.reset();
+      addValues(b);
+      for (let i = 0; i < b.bound; i++) b.targets[i]?.keepFolded();
+      for (const [, c] of b.companions) c.foldedRefs++;
     }
     this.release(b);
   }
 
   /**
-   * Fold the dead files again from scratch: `refold(fold)` clears the folded values, lets
-   * `fold` freeze the files that are left, then forgets series nothing contributes to. Series
+   * Fold the dead files again from scratch: `refold(foldAll)` clears the folded values, lets
+   * `foldAll` fold the files that are left, then forgets series nothing contributes to. Series
    * objects that stay are kept (with their last output, for the monotonic guard).
    */
-  refold(fold: () => void): void {
-    for (const f of this.families.values()) f.clearFrozen();
-    fold();
+  refold(foldAll: () => void): void {
+    for (const f of this.families.values()) f.clearFolded();
+    foldAll();
     for (const f of [...this.families.values()]) {
       f.forgetUnused();
       if (f.size === 0) {
@@ -168,7 +140,7 @@ export class Merger {
     }
   }
 
-  private bind(file: MappedFile): Binding {
+  private bind(file: MergeInput): Binding {
     let b = this.bindings.get(file);
     if (b !== undefined && b.generation !== file.generation) {
       this.release(b);
@@ -218,10 +190,10 @@ export class Merger {
     }
   }
 
-  /** The series an entry of this file folds into (creating it), or why it cannot be served. */
-  private resolve(file: MappedFile, key: DecodedKey): Resolved | string {
-    const type = file.name.type;
-    const familyName = type === 'counter' ? counterFamilyName(key) : key.metric;
+  /** The series an entry of this file is added to (creating it), or why it cannot be served. */
+  private resolve(file: MergeInput, key: DecodedKey): Resolved | string {
+    const type = file.parsed.type;
+    const familyName = familyNameOf(type, key);
     let family = this.families.get(familyName);
     if (family === undefined) {
       family = new Family(familyName, type);
@@ -234,32 +206,10 @@ export class Merger {
       family.help = key.help;
       family.hasHelp = true;
     }
-
-    let labels = key.labels;
-    let op = Op.Sum;
-    let role: SeriesRole = 'other';
-    let bound = NaN;
-    let identity: readonly Label[] = labels;
-    let companion: Series | null = null;
-    if (type === 'gauge') {
-      op = OP_BY_MODE[file.name.mode!];
-      if (op === Op.Last) labels = identity = withProcessLabel(labels, file.processId);
-    } else if (type === 'histogram' || type === 'summary') {
-      role = roleOf(key.sample, type, labels);
-      if (role === 'bucket') {
-        bound = parseBound(labels.find((l) => l[0] === 'le')![1]);
-        // Bounds that are numerically equal (`1`, `1.0`) are one bucket; the first text seen is kept.
-        identity = labels.map((l) => (l[0] === 'le' ? (['le', String(bound)] as const) : l));
-        if (key.shape !== 'ruby') {
-          // Python: per-bucket counts, and no `_count` on disk (synthesized from the buckets).
-          op = Op.BucketCount;
-          const countName = `${key.metric}_count`;
-          const countLabels = labels.filter((l) => l[0] !== 'le');
-          companion = family.seriesFor(seriesKey(countName, countLabels), countName, this.withConstLabels(countLabels), Op.Sum, 'count', NaN);
-        }
-      }
-    }
-    const series = family.seriesFor(seriesKey(key.sample, identity), key.sample, this.withConstLabels(labels), op, role, bound);
+    const p = placeEntry(file, key);
+    const c = p.companion;
+    const companion = c === null ? null : family.seriesFor(seriesKey(c.name, c.labels), c.name, this.withConstLabels(c.labels), Op.Sum, 'count', NaN);
+    const series = family.seriesFor(seriesKey(key.sample, p.identity), key.sample, this.withConstLabels(p.labels), p.op, p.role, p.bound);
     return { family, series, companion };
   }
 
@@ -293,43 +243,21 @@ export class Merger {
   }
 }
 
-function inUse(s: Series): boolean {
-  return s.refs > 0 || s.frozenRefs > 0;
-}
-
-function bindingContext(file: MappedFile): string {
-  const mode = file.name.mode;
-  if (mode === undefined) return file.name.type;
-  return OP_BY_MODE[mode] === Op.Last ? `gauge:${mode}:${file.processId}` : `gauge:${mode}`;
-}
-
-/**
- * OpenMetrics family of a counter: Python stores (`requests`, `requests_total`), Ruby
- * (`requests_total`, `requests_total`); both are family `requests`. A Ruby counter not named
- * `…_total` keeps its own name (exposition marks it `unknown` in OpenMetrics).
- */
-function counterFamilyName(key: DecodedKey): string {
-  const base = key.metric.endsWith('_total') ? key.metric.slice(0, -6) : key.metric;
-  return key.sample === `${base}_total` ? base : key.metric;
-}
-
-function roleOf(sample: string, type: 'histogram' | 'summary', labels: readonly Label[]): SeriesRole {
-  if (sample.endsWith('_sum')) return 'sum';
-  if (sample.endsWith('_count')) return 'count';
-  if (type === 'histogram' && sample.endsWith('_bucket') && labels.some((l) => l[0] === 'le')) {
-    const le = labels.find((l) => l[0] === 'le')![1];
-    if (!Number.isNaN(parseBound(le))) return 'bucket';
+/** The one loop over a file's values: each scrape adds them, and folding a dead file does it once. */
+function addValues(b: Binding): void {
+  const file = b.file;
+  const values = file.values;
+  const index = file.valueIndex;
+  const targets = b.targets;
+  const timestamps = file.slot === 16;
+  for (let i = 0; i < b.bound; i++) {
+    const s = targets[i];
+    if (s == null) continue;
+    const at = index[i]!;
+    s.add(values[at]!, timestamps ? values[at + 1]! : 0);
   }
-  return 'other';
 }
 
-/**
- * all/liveall gauges are per process: add `pid`. A user label already named `pid` becomes
- * `exported_pid` (Prometheus' convention for a clash) instead of yielding duplicate series.
- */
-function withProcessLabel(labels: readonly Label[], processId: string): Label[] {
-  const out: Label[] = [];
-  for (const l of labels) out.push(l[0] === 'pid' ? ['exported_pid', l[1]] : l);
-  out.push(['pid', processId]);
-  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+function inUse(s: Series): boolean {
+  return s.refs > 0 || s.foldedRefs > 0;
 }

@@ -1,58 +1,33 @@
 /**
- * A merged series: one output sample, with the accumulator its contributing entries fold into.
+ * A merged series: one output sample, the accumulator its contributing entries are added to each
+ * scrape, and the folded contributions of dead writers' files that every scrape starts from.
  */
+import { Accumulator, type Op } from './accumulator.js';
 import type { Label, Sample } from './model.js';
-
-/** How an entry's value folds into its series (docs/FORMAT.md §5.4). */
-export const enum Op {
-  /** counters, summaries, histogram `_sum`, Ruby cumulative buckets/`_count`, gauge sum/livesum */
-  Sum,
-  /** Python histogram buckets: per-bucket counts, made cumulative when the scrape is finished */
-  BucketCount,
-  /** gauge all/liveall: one series per process; a duplicate (labels, pid) → the last one wins */
-  Last,
-  /** gauge min/livemin: NaN ignored unless every value is NaN (independent of file order) */
-  Min,
-  /** gauge max/livemax: likewise */
-  Max,
-  /** gauge mostrecent/livemostrecent: the value with the newest timestamp; ties → first file */
-  MostRecent,
-}
 
 export type SeriesRole = 'bucket' | 'count' | 'sum' | 'other';
 
-export class Series implements Sample {
-  value = 0;
+export class Series extends Accumulator implements Sample {
   exposition?: string;
 
-  /** Accumulator of this scrape. */
-  acc = 0;
-  /** Python per-bucket count of this scrape (Op.BucketCount) */
-  bucketCount = 0;
-  /** Best timestamp so far (Op.MostRecent). */
-  ts = 0;
-  /** Contributions this scrape; 0 → the series is not in the output. */
-  contributions = 0;
-  /** NaN contributions this scrape (Op.Min/Max). */
-  nans = 0;
-  /** Entries bound to this series across all files; 0 (and no frozen ones) → the series is forgotten. */
+  /** Entries bound to this series across all files; 0 (and no folded ones) → the series is forgotten. */
   refs = 0;
-  /** Entries of folded (dead) files that contributed to the frozen state. */
-  frozenRefs = 0;
+  /** Entries of folded (dead) files that contributed to the folded state. */
+  foldedRefs = 0;
   /** Value output by the last scrape (the monotonic guard of counters compares with it). */
   previous = NaN;
 
   // The folded contributions of dead writers' files: every scrape starts from them.
-  private frozenAcc = 0;
-  private frozenBucketCount = 0;
-  private frozenTs = 0;
-  private frozenContributions = 0;
-  private frozenNans = 0;
+  private foldedAcc = 0;
+  private foldedBucketCount = 0;
+  private foldedTs = 0;
+  private foldedContributions = 0;
+  private foldedNans = 0;
 
   constructor(
     readonly name: string,
     readonly labels: readonly Label[],
-    readonly op: Op,
+    op: Op,
     readonly role: SeriesRole,
     /** Labels without `le`, as text: the histogram group / sort key. */
     readonly groupKey: string,
@@ -60,75 +35,40 @@ export class Series implements Sample {
     readonly bound: number,
     /** Identity inside the family (see seriesKey). */
     readonly key: string,
-  ) {}
+  ) {
+    super(op);
+  }
 
   /** Start a scrape from the folded contributions (none: from zero). */
   reset(): void {
-    this.acc = this.frozenAcc;
-    this.bucketCount = this.frozenBucketCount;
-    this.ts = this.frozenTs;
-    this.contributions = this.frozenContributions;
-    this.nans = this.frozenNans;
+    this.acc = this.foldedAcc;
+    this.bucketCount = this.foldedBucketCount;
+    this.ts = this.foldedTs;
+    this.contributions = this.foldedContributions;
+    this.nans = this.foldedNans;
   }
 
-  /** Fold a dead file's value into the frozen state, once, exactly as fold() would each scrape. */
-  freeze(v: number, ts: number): void {
-    this.reset();
-    this.fold(v, ts);
-    this.frozenAcc = this.acc;
-    this.frozenBucketCount = this.bucketCount;
-    this.frozenTs = this.ts;
-    this.frozenContributions = this.contributions;
-    this.frozenNans = this.nans;
-    this.frozenRefs++;
+  /**
+   * Keep what this scrape's accumulator holds as the folded state: after reset() and the add() of
+   * one entry of a dead writer's file, that entry is folded in, exactly as add() would each scrape.
+   */
+  keepFolded(): void {
+    this.foldedAcc = this.acc;
+    this.foldedBucketCount = this.bucketCount;
+    this.foldedTs = this.ts;
+    this.foldedContributions = this.contributions;
+    this.foldedNans = this.nans;
+    this.foldedRefs++;
   }
 
   /** Forget every folded contribution (they are about to be folded again from the files left). */
-  clearFrozen(): void {
-    this.frozenAcc = 0;
-    this.frozenBucketCount = 0;
-    this.frozenTs = 0;
-    this.frozenContributions = 0;
-    this.frozenNans = 0;
-    this.frozenRefs = 0;
-  }
-
-  fold(v: number, ts: number): void {
-    const first = this.contributions++ === 0;
-    switch (this.op) {
-      case Op.Sum:
-        this.acc += v;
-        break;
-      case Op.BucketCount:
-        this.bucketCount += v;
-        break;
-      case Op.Last:
-        this.acc = v;
-        break;
-      case Op.Min:
-        if (v !== v) this.nans++;
-        else if (first || this.nans === this.contributions - 1 || v < this.acc) this.acc = v;
-        break;
-      case Op.Max:
-        if (v !== v) this.nans++;
-        else if (first || this.nans === this.contributions - 1 || v > this.acc) this.acc = v;
-        break;
-      case Op.MostRecent:
-        if (first || ts > this.ts) {
-          this.acc = v;
-          this.ts = ts;
-        }
-        break;
-    }
-  }
-
-  /** Value after every contribution of this scrape is folded (buckets are finished by the family). */
-  finish(): void {
-    if ((this.op === Op.Min || this.op === Op.Max) && this.nans === this.contributions) {
-      this.value = NaN;
-    } else {
-      this.value = this.acc;
-    }
+  clearFolded(): void {
+    this.foldedAcc = 0;
+    this.foldedBucketCount = 0;
+    this.foldedTs = 0;
+    this.foldedContributions = 0;
+    this.foldedNans = 0;
+    this.foldedRefs = 0;
   }
 }
 

@@ -1,20 +1,26 @@
 /**
- * The set of `.db` files in one directory, reconciled with `readdir` on every scan: new files
- * are opened and indexed, vanished or replaced ones dropped, every served file refreshed and its
- * writer's liveness checked. Files whose writer died are handed to the caller once (`dying`) to be
- * folded into the merge, then unmapped and only remembered (`folded`): a scan does no work for
- * them, and a background probe (`probeFolded`) notices when one comes back to life. Read-only.
+ * The set of `.db` files in one directory, reconciled with `readdir` on every scan (the listing
+ * itself is reused while the directory's mtime shows no change): new files are opened and
+ * indexed, vanished or replaced ones dropped, every served file's index updated and its writer's
+ * liveness checked. Files whose writer died are handed to the caller once (`toFold`) to be
+ * folded into the merge; from then on folded-files.ts keeps them. Files a compaction archive
+ * already holds are not counted (archive-manifests.ts). Read-only: never writes to the directory.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
-import { contentHash, decodeTrailer, type AbsorbedFile } from '../format/archive.js';
+import { fstatSync, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { parseFileName, type ParsedFileName } from '../format/filename.js';
-import type { KeyShape } from '../format/key.js';
-import type { SlotWidth } from '../format/layout.js';
+import type { AbsorbedFile } from '../format/archive.js';
+import { parseFileName } from '../format/filename.js';
 import { loadNative } from '../native.js';
+import { ArchiveManifests } from './archive-manifests.js';
+import { fileOf, statusOf, unopened, UNOPENED, type EntryState, type FileEntry, type FileStatus, type FoldedFile, type OpenState } from './file-entry.js';
+import { foldedRecord, FoldedFiles, type CompactionCandidate } from './folded-files.js';
 import { KeyCache } from './key-cache.js';
-import { LivenessProbe, newMemo, type LivenessMemo, type LivenessMode, type WriterState } from './liveness.js';
-import { dialectOf, FileProblem, MappedFile, type SkipReason } from './mapped-file.js';
+import { DirectoryListing } from './listing.js';
+import { LivenessProbe, newMemo, type LivenessMode } from './liveness.js';
+import { FileProblem, MappedFile, type SkipReason } from './mapped-file.js';
+
+export { DirectoryError } from './listing.js';
+export type { CompactionCandidate, FileStatus, FoldedFile };
 
 export interface SkippedFile {
   readonly fileName: string;
@@ -25,128 +31,53 @@ export interface SkippedFile {
   readonly isNew: boolean;
 }
 
-/** A file whose writer died: folded into the merge, unmapped, remembered by identity. */
-export interface FoldedFile {
-  readonly fileName: string;
-  readonly name: ParsedFileName;
-  readonly processId: string;
-  readonly dialect: string;
-  readonly entries: number;
-  readonly size: number;
-  /** Last heartbeat the writer stored (UNIX seconds), if it kept one. */
-  readonly heartbeat: number | undefined;
-}
-
 export interface ScanResult {
   /** Files served in this scan, sorted by file name (the merge order, independent of readdir). */
   readonly files: readonly MappedFile[];
-  /** Served files whose writer was found dead this scan: fold them, then `retire()` each. */
-  readonly dying: readonly MappedFile[];
-  /** A folded file vanished, was replaced or came back to life: rebuild from `folded()`. */
+  /** Served files whose writer was found dead this scan: fold them, then `markFolded()` each. */
+  readonly toFold: readonly MappedFile[];
+  /** A folded file vanished, was replaced or came back to life: rebuild from `foldedFiles()`. */
   readonly foldedChanged: boolean;
   readonly skipped: readonly SkippedFile[];
-}
-
-/** One file as the status page shows it. */
-export interface FileStatus {
-  readonly fileName: string;
-  readonly type: string | null;
-  readonly mode: string | null;
-  readonly processId: string | null;
-  readonly dialect: string;
-  /**
-   * live/unknown: served from its mapping; dead: folded and unmapped; skipped: see `error`;
-   * absorbed: already in a compaction archive (left over by a crash; not counted again).
-   */
-  readonly state: WriterState | 'skipped' | 'absorbed';
-  readonly entries: number;
-  readonly bytes: number;
-  readonly mappedBytes: number;
-  readonly heartbeat: number | undefined;
-  readonly error: string | null;
-}
-
-/** The directory itself is unusable (missing, not a directory, unreadable). */
-export class DirectoryError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface DirectoryOptions {
   readonly liveness?: LivenessMode;
 }
 
-interface Folded extends FoldedFile {
-  readonly dev: number;
-  readonly ino: number;
-  readonly lockingName: boolean;
-  readonly shape: KeyShape | null;
-  readonly slot: SlotWidth | null;
-}
-
-interface Tracked {
-  file: MappedFile | null;
-  problem: FileProblem | null;
-  /** Scan number of the last sighting in readdir. */
-  seen: number;
-  memo: LivenessMemo;
-  state: WriterState;
-  folded: Folded | null;
-  /** The archive whose manifest lists this very file (name, inode, content): not counted. */
-  absorbedBy: string | null;
-  /** Opened since the manifests were last compared with it. */
-  absorbCheck: boolean;
-}
-
-/** A dead writer's file that compaction may absorb. */
-export interface CompactionCandidate {
-  readonly fileName: string;
-  readonly name: ParsedFileName;
-  readonly dialect: string;
-  readonly ino: number;
-  /** Its writer held a lock: lock it while absorbing. */
-  readonly locks: boolean;
-}
-
-/** A listing is reused only if the directory's mtime is older than this when it was taken. */
-const LISTING_MTIME_MARGIN_NS = 1_000_000_000n;
-const PROBE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
 export class Directory {
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly entries = new Map<string, FileEntry>();
   private readonly keyCache = new KeyCache();
   private readonly probe: LivenessProbe;
+  private readonly folded: FoldedFiles;
+  /** Manifests of the compaction archives present. */
+  private readonly manifests: ArchiveManifests;
   private scanCount = 0;
   private sorted: MappedFile[] = [];
   private sortedDirty = true;
   private foldedChanged = false;
-  /** Entries parsed by files no longer tracked (so `entriesParsed` never goes back). */
-  private retiredEntriesParsed = 0;
-  private listing: string[] | null = null;
-  private listingMtime = -1n;
-  private listingTakenAt = -1n;
-  /** Where probeFolded() goes on from (round robin over the folded files). */
-  private probeCursor = '';
+  /** Entries parsed by files since closed (so `entriesParsed` never goes back). */
+  private closedEntriesParsed = 0;
+  private readonly listing: DirectoryListing;
   /** See activeNames(); null = to be rebuilt (a file was folded, unfolded, absorbed, added or removed). */
   private active: string[] | null = null;
-  private foldedCached = 0;
-  /** Names of the folded files, sorted (the background probe's round robin); with activeNames(). */
-  private foldedSorted: string[] = [];
-  /** Manifests of the compaction archives present: archive file name → its inode and absorbed files. */
-  private readonly manifests = new Map<string, { ino: number; absorbed: readonly AbsorbedFile[] }>();
-
-  /** Inode of the directory at the last scan (changes when it is removed and recreated). */
-  inode = -1;
 
   constructor(
     readonly path: string,
     options: DirectoryOptions = {},
   ) {
     this.probe = new LivenessProbe(options.liveness ?? 'auto', loadNative());
+    this.listing = new DirectoryListing(path);
+    this.manifests = new ArchiveManifests(path);
+    this.folded = new FoldedFiles(path, this.entries, this.probe, this.keyCache, () => {
+      this.foldedChanged = true;
+      this.changed();
+    });
+  }
+
+  /** Inode of the directory at the last scan (changes when it is removed and recreated). */
+  get inode(): number {
+    return this.listing.inode;
   }
 
   get livenessMode(): LivenessMode {
@@ -155,99 +86,83 @@ export class Directory {
 
   /** Total entries parsed since creation: proves that unchanged entries are never re-parsed. */
   get entriesParsed(): number {
-    let n = this.retiredEntriesParsed;
-    for (const t of this.tracked.values()) n += t.file?.entriesParsed ?? 0;
+    let n = this.closedEntriesParsed;
+    for (const e of this.entries.values()) n += fileOf(e.state)?.entriesParsed ?? 0;
     return n;
   }
 
   get foldedCount(): number {
-    this.activeNames();
-    return this.foldedCached;
-  }
-
-  /** Tracked names that are neither folded nor absorbed: what a scan of an unchanged listing visits. */
-  private activeNames(): string[] {
-    if (this.active === null) {
-      this.active = [];
-      const folded: string[] = [];
-      for (const [name, t] of this.tracked) {
-        if (t.folded !== null) folded.push(name);
-        else if (t.absorbedBy === null) this.active.push(name);
-      }
-      this.foldedSorted = folded.sort();
-      this.foldedCached = folded.length;
-    }
-    return this.active;
+    return this.folded.count;
   }
 
   scan(): ScanResult {
     const scan = ++this.scanCount;
-    const listed = this.list();
+    const listed = this.listing.list();
     // An unchanged listing: only the files being served need a look (folded ones cost nothing).
     const names = listed.fresh ? listed.names : this.activeNames();
     if (listed.fresh) {
-      this.readManifests(names);
-      this.active = null;
+      this.manifests.update(names);
+      this.changed();
     }
     this.probe.beginRound();
     const files: MappedFile[] = [];
-    const dying: MappedFile[] = [];
+    const toFold: MappedFile[] = [];
     const skipped: SkippedFile[] = [];
     for (const fileName of names) {
       if (!fileName.endsWith('.db')) continue;
-      let t = this.tracked.get(fileName);
-      if (t === undefined) {
-        t = { file: null, problem: null, seen: scan, memo: newMemo(), state: 'unknown', folded: null, absorbedBy: null, absorbCheck: true };
-        this.tracked.set(fileName, t);
+      let e = this.entries.get(fileName);
+      if (e === undefined) {
+        e = { state: UNOPENED, seen: scan, memo: newMemo(), absorbCheck: true };
+        this.entries.set(fileName, e);
       }
-      t.seen = scan;
-      if (t.folded !== null) continue; // dead and folded: nothing to do until probeFolded() says otherwise
-      if (t.absorbedBy !== null) {
-        if (this.manifests.get(t.absorbedBy)?.absorbed.some((a) => a.name === fileName) === true) continue;
-        t.absorbedBy = null; // its archive is gone: the file counts again
-        t.absorbCheck = true;
-        this.active = null;
+      e.seen = scan;
+      const before = e.state;
+      if (before.kind === 'folded') continue; // nothing to do until the probe of folded files says otherwise
+      if (before.kind === 'absorbed') {
+        if (this.manifests.lists(before.archive, fileName)) continue;
+        e.state = UNOPENED; // its archive is gone: the file counts again
+        e.absorbCheck = true;
+        this.changed();
       }
-      const wasServed = t.file !== null && t.problem === null;
-      const problem = this.refresh(fileName, t);
-      if ((problem === null) !== wasServed) this.sortedDirty = true;
-      if (problem === null) {
-        t.problem = null;
-        const file = t.file!;
-        if (t.absorbCheck) {
-          t.absorbCheck = false;
-          t.absorbedBy = this.absorbingArchive(file);
-          if (t.absorbedBy !== null) {
-            this.active = null;
-            this.drop(t);
+      const wasServed = before.kind === 'open';
+      const synced = this.syncEntry(fileName, e);
+      const served = !(synced instanceof FileProblem);
+      if (served !== wasServed) this.sortedDirty = true;
+      if (served) {
+        const file = synced.file;
+        if (e.absorbCheck) {
+          e.absorbCheck = false;
+          const archive = this.manifests.absorbing(file);
+          if (archive !== null) {
+            this.changed();
+            this.drop(e, { kind: 'absorbed', archive });
             this.sortedDirty = true;
             continue;
           }
         }
-        t.state = file.writerState = this.probe.check(file.probed(), t.memo);
-        if (t.state === 'dead') {
-          dying.push(file);
+        synced.writer = file.writerState = this.probe.check(file.probed(), e.memo);
+        if (synced.writer === 'dead') {
+          toFold.push(file);
           this.sortedDirty = true;
         } else {
           files.push(file);
         }
         continue;
       }
-      const isNew = t.problem === null || t.problem.reason !== problem.reason;
-      t.problem = problem;
+      const isNew = before.kind !== 'skipped' || before.problem.reason !== synced.reason;
+      e.state = { kind: 'skipped', problem: synced, file: fileOf(e.state) };
       skipped.push({
         fileName,
-        reason: problem.reason,
-        message: `${join(this.path, fileName)}: ${problem.message}; skipped, other files served`,
+        reason: synced.reason,
+        message: `${join(this.path, fileName)}: ${synced.message}; skipped, other files served`,
         isNew,
       });
     }
-    for (const [fileName, t] of listed.fresh ? this.tracked : []) {
-      if (t.seen !== scan) {
-        if (t.file !== null && t.problem === null) this.sortedDirty = true;
-        if (t.folded !== null) this.foldedChanged = true;
-        this.drop(t);
-        this.tracked.delete(fileName);
+    for (const [fileName, e] of listed.fresh ? this.entries : []) {
+      if (e.seen !== scan) {
+        if (e.state.kind === 'open') this.sortedDirty = true;
+        if (e.state.kind === 'folded') this.foldedChanged = true;
+        this.forget(fileName, e);
       }
     }
     if (this.sortedDirty) {
@@ -257,144 +172,47 @@ export class Directory {
     skipped.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
     const foldedChanged = this.foldedChanged;
     this.foldedChanged = false;
-    return { files: this.sorted, dying, foldedChanged, skipped };
+    return { files: this.sorted, toFold, foldedChanged, skipped };
   }
 
-  /** After its values were folded: unmap a file of `dying`, remember it as folded. */
-  retire(file: MappedFile): void {
-    const t = this.tracked.get(file.fileName);
-    if (t === undefined || t.file !== file) return;
-    t.folded = this.foldedRecord(file);
-    this.active = null;
-    this.drop(t);
-  }
-
-  private foldedRecord(file: MappedFile): Folded {
-    return {
-      fileName: file.fileName,
-      name: file.name,
-      processId: file.processId,
-      dialect: dialectOf(file),
-      entries: file.entryCount,
-      size: file.size,
-      heartbeat: file.heartbeat(),
-      dev: file.dev,
-      ino: file.ino,
-      lockingName: file.lockingName,
-      shape: file.shape,
-      slot: file.slot,
-    };
+  /** After its values were folded: unmap a file of `toFold`, remember it as folded. */
+  markFolded(file: MappedFile): void {
+    const e = this.entries.get(file.fileName);
+    if (e === undefined || fileOf(e.state) !== file) return;
+    this.drop(e, { kind: 'folded', record: foldedRecord(file) });
+    this.changed();
   }
 
   /** The folded files, sorted by name. */
-  folded(): FoldedFile[] {
-    const out: Folded[] = [];
-    for (const t of this.tracked.values()) if (t.folded !== null) out.push(t.folded);
-    return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
+  foldedFiles(): FoldedFile[] {
+    return this.folded.list();
   }
 
-  /**
-   * Map a folded file again to re-read its (unchanging) values, e.g. to rebuild the folded sums;
-   * the caller closes it. Null if it is no longer the same file (the next scan sorts that out).
-   */
+  /** See FoldedFiles.open: a folded file mapped again, for the caller to read and close. */
   openFolded(f: FoldedFile): MappedFile | null {
-    const t = this.tracked.get(f.fileName);
-    if (t?.folded == null) return null;
-    let file: MappedFile;
-    try {
-      file = MappedFile.open(join(this.path, f.fileName), f.fileName, t.folded.name, this.keyCache);
-      if (file.ino !== t.folded.ino || file.dev !== t.folded.dev) {
-        file.close();
-        this.unfold(t);
-        return null;
-      }
-      file.refresh(fstatSync(file.probed().fd).size);
-    } catch (e) {
-      if (!(e instanceof FileProblem) && (e as NodeJS.ErrnoException).code === undefined) throw e;
-      this.unfold(t);
-      return null;
-    }
-    return file;
+    return this.folded.open(f);
   }
 
-  /**
-   * Check up to `limit` folded files (round robin) for a writer that came back (a restarted
-   * worker with a stable id, a reused pid) or a file replaced under the same name. Returns true
-   * if one did: the next scan serves it again and reports `foldedChanged`.
-   */
+  /** See FoldedFiles.probe: true if a folded file's writer came back (scan again). */
   probeFolded(limit: number): boolean {
-    this.activeNames(); // brings foldedSorted up to date (rebuilt only when the folded set changed)
-    const names = this.foldedSorted;
-    if (names.length === 0) return false;
-    let start = names.findIndex((n) => n > this.probeCursor);
-    if (start < 0) start = 0;
-    this.probe.beginRound();
-    let changed = false;
-    for (let i = 0; i < Math.min(limit, names.length); i++) {
-      const name = names[(start + i) % names.length]!;
-      this.probeCursor = name;
-      const t = this.tracked.get(name);
-      const f = t?.folded;
-      if (t === undefined || f == null) continue;
-      let fd = -1;
-      try {
-        fd = openSync(join(this.path, name), PROBE_FLAGS);
-        const st = fstatSync(fd);
-        const same = st.ino === f.ino && st.dev === f.dev;
-        const state = same ? this.probe.check({ fd, dev: f.dev, ino: f.ino, processId: f.processId, lockingName: f.lockingName, writerless: f.name.archive }, t.memo, !t.memo.pidNamed) : 'live';
-        if (!same || state === 'live') {
-          this.unfold(t);
-          changed = true;
-        }
-      } catch {
-        // vanished: the next scan's readdir drops it
-      } finally {
-        if (fd >= 0) closeSync(fd);
-      }
-    }
-    return changed;
-  }
-
-  status(): FileStatus[] {
-    const out: FileStatus[] = [];
-    for (const [fileName, t] of this.tracked) {
-      const f = t.file;
-      const d = t.folded;
-      const parsed = f?.name ?? d?.name ?? null;
-      out.push({
-        fileName,
-        type: parsed?.type ?? null,
-        mode: parsed?.mode ?? null,
-        processId: f?.processId ?? d?.processId ?? null,
-        dialect: f !== null ? dialectOf(f) : (d?.dialect ?? 'unknown'),
-        state: t.absorbedBy !== null ? 'absorbed' : t.problem !== null ? 'skipped' : d !== null ? 'dead' : t.state,
-        entries: f?.entryCount ?? d?.entries ?? 0,
-        bytes: f?.size ?? d?.size ?? 0,
-        mappedBytes: f?.mappedBytes ?? 0,
-        heartbeat: f !== null ? f.heartbeat() : d?.heartbeat,
-        error: t.problem?.message ?? null,
-      });
-    }
-    return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
+    return this.folded.probe(limit);
   }
 
   /** Folded files compaction may absorb: writers that were seen dead for sure (lock, or pid-named). */
   compactionCandidates(): CompactionCandidate[] {
-    const out: CompactionCandidate[] = [];
-    for (const t of this.tracked.values()) {
-      const f = t.folded;
-      if (f === null || f.name.archive) continue;
-      const locks = f.lockingName || t.memo.lockSeen;
-      if (!locks && !t.memo.pidNamed) continue; // a Python file under a custom id: it may be reopened any time
-      out.push({ fileName: f.fileName, name: f.name, dialect: f.dialect, ino: f.ino, locks });
-    }
+    return this.folded.compactionCandidates();
+  }
+
+  status(): FileStatus[] {
+    const out: FileStatus[] = [];
+    for (const [fileName, e] of this.entries) out.push(statusOf(fileName, e.state));
     return out.sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
   }
 
   /** Files an archive's manifest lists that are still on disk (a crash between rename and delete). */
   absorbedLeftovers(): string[] {
     const out: string[] = [];
-    for (const [name, t] of this.tracked) if (t.absorbedBy !== null) out.push(name);
+    for (const [name, e] of this.entries) if (e.state.kind === 'absorbed') out.push(name);
     return out.sort();
   }
 
@@ -404,138 +222,74 @@ export class Directory {
    */
   afterCompaction(r: { archives: readonly { fileName: string; absorbed: readonly AbsorbedFile[] }[]; deleted: readonly string[]; absorbedNotDeleted: readonly string[]; droppedLive: readonly string[] }): void {
     for (const name of [...r.deleted, ...r.droppedLive]) {
-      const t = this.tracked.get(name);
-      if (t === undefined) continue;
-      this.drop(t);
-      this.tracked.delete(name);
+      const e = this.entries.get(name);
+      if (e !== undefined) this.forget(name, e);
     }
     for (const a of r.archives) {
-      const path = join(this.path, a.fileName);
       const parsed = parseFileName(a.fileName);
       if (!parsed.ok) continue;
-      let t = this.tracked.get(a.fileName);
-      if (t === undefined) {
-        t = { file: null, problem: null, seen: this.scanCount, memo: newMemo(), state: 'dead', folded: null, absorbedBy: null, absorbCheck: false };
-        this.tracked.set(a.fileName, t);
+      let e = this.entries.get(a.fileName);
+      if (e === undefined) {
+        e = { state: { kind: 'unopened', writer: 'dead' }, seen: this.scanCount, memo: newMemo(), absorbCheck: false };
+        this.entries.set(a.fileName, e);
       }
-      this.drop(t);
-      t.folded = null;
-      t.problem = null;
+      this.drop(e, unopened(e.state));
       let file: MappedFile | null = null;
       try {
-        file = MappedFile.open(path, a.fileName, parsed.name, this.keyCache);
-        file.refresh(fstatSync(file.probed().fd).size);
-        this.manifests.set(a.fileName, { ino: file.ino, absorbed: a.absorbed });
-        t.folded = this.foldedRecord(file);
+        file = MappedFile.open(join(this.path, a.fileName), a.fileName, parsed.name, this.keyCache);
+        file.updateIndex(fstatSync(file.probed().fd).size);
+        this.manifests.set(a.fileName, file.ino, a.absorbed);
+        e.state = { kind: 'folded', record: foldedRecord(file) };
       } catch {
-        t.absorbCheck = true; // the next scan looks at it like any new file
+        e.absorbCheck = true; // the next scan looks at it like any new file
       } finally {
         file?.close();
       }
     }
     for (const name of r.absorbedNotDeleted) {
-      const t = this.tracked.get(name);
-      if (t === undefined) continue;
-      this.drop(t);
-      t.folded = null;
-      t.absorbedBy = r.archives.find((a) => a.absorbed.some((x) => x.name === name))?.fileName ?? null;
+      const e = this.entries.get(name);
+      if (e === undefined) continue;
+      const archive = r.archives.find((a) => a.absorbed.some((x) => x.name === name))?.fileName;
+      this.drop(e, archive !== undefined ? { kind: 'absorbed', archive } : unopened(e.state));
     }
     this.foldedChanged = true;
-    this.listing = null; // names changed under us: list again
-    this.active = null;
+    this.listing.invalidate(); // names changed under us: list again
+    this.changed();
   }
 
   close(): void {
-    for (const t of this.tracked.values()) this.drop(t);
-    this.tracked.clear();
+    for (const e of this.entries.values()) this.drop(e, UNOPENED);
+    this.entries.clear();
     this.sorted = [];
   }
 
-  /** Read the manifest of every compaction archive present (again when one was replaced). */
-  private readManifests(names: readonly string[]): void {
-    const present = new Set<string>();
-    for (const name of names) {
-      if (!name.endsWith('.db')) continue;
-      const parsed = parseFileName(name);
-      if (!parsed.ok || !parsed.name.archive) continue;
-      present.add(name);
-      const st = lstatSync(join(this.path, name), { throwIfNoEntry: false });
-      if (st === undefined || !st.isFile()) continue;
-      if (this.manifests.get(name)?.ino === st.ino) continue;
-      let fd = -1;
-      try {
-        fd = openSync(join(this.path, name), PROBE_FLAGS);
-        const bytes = new Uint8Array(fstatSync(fd).size);
-        let got = 0;
-        while (got < bytes.length) {
-          const n = readSync(fd, bytes, got, bytes.length - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        const used = got >= 8 ? new DataView(bytes.buffer).getInt32(0, true) : 0;
-        this.manifests.set(name, { ino: st.ino, absorbed: decodeTrailer(bytes.subarray(0, got), used) });
-      } catch {
-        this.manifests.delete(name);
-      } finally {
-        if (fd >= 0) closeSync(fd);
-      }
+  /** Listed names that are neither folded nor absorbed: what a scan of an unchanged listing visits. */
+  private activeNames(): string[] {
+    if (this.active === null) {
+      this.active = [];
+      for (const [name, e] of this.entries) if (e.state.kind !== 'folded' && e.state.kind !== 'absorbed') this.active.push(name);
     }
-    for (const name of [...this.manifests.keys()]) if (!present.has(name)) this.manifests.delete(name);
+    return this.active;
   }
 
-  /** The archive that already holds this very file (same name, inode and content), or null. */
-  private absorbingArchive(file: MappedFile): string | null {
-    for (const [archive, m] of this.manifests) {
-      for (const a of m.absorbed) {
-        if (a.name === file.fileName && a.ino === file.ino && file.contentHash(a.used) === a.sha1) return archive;
-      }
-    }
-    return null;
+  /** Which names are folded or active may have changed: both lists are rebuilt when next needed. */
+  private changed(): void {
+    this.active = null;
+    this.folded.invalidate();
   }
 
   /**
-   * The directory's names. `readdir` again unless the directory's mtime is unchanged and was
-   * already older than the margin when the last listing was taken: any change since would have
-   * moved the mtime past it, so the old listing is still exact.
+   * Bring one listed name in line with the file on disk: stat it, (re)open it if new or replaced,
+   * update its index. Returns its open state when it can be served this scan, else why not (the
+   * entry then still holds the file it keeps mapped, if any).
    */
-  private list(): { names: string[]; fresh: boolean } {
-    let st;
-    try {
-      st = statSync(this.path, { bigint: true });
-      if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      this.listing = null;
-      throw new DirectoryError(err.code ?? 'EIO', `metrics directory ${this.path} cannot be read: ${err.message}`);
-    }
-    const ino = Number(st.ino);
-    if (this.listing !== null && ino === this.inode && st.mtimeNs === this.listingMtime && this.listingTakenAt - st.mtimeNs > LISTING_MTIME_MARGIN_NS) {
-      return { names: this.listing, fresh: false };
-    }
-    const takenAt = BigInt(Date.now()) * 1_000_000n;
-    let names: string[];
-    try {
-      names = readdirSync(this.path);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      this.listing = null;
-      throw new DirectoryError(err.code ?? 'EIO', `metrics directory ${this.path} cannot be read: ${err.message}`);
-    }
-    this.inode = ino;
-    this.listing = names;
-    this.listingMtime = st.mtimeNs;
-    this.listingTakenAt = takenAt;
-    return { names, fresh: true };
-  }
-
-  /** Returns the reason the file cannot be served this scan, or null when `t.file` is current. */
-  private refresh(fileName: string, t: Tracked): FileProblem | null {
+  private syncEntry(fileName: string, e: FileEntry): OpenState | FileProblem {
     const path = join(this.path, fileName);
     let st: Stats | undefined;
     try {
       st = lstatSync(path, { throwIfNoEntry: false });
-    } catch (e) {
-      return new FileProblem('open_failed', `cannot be stat'ed: ${(e as Error).message}`);
+    } catch (err) {
+      return new FileProblem('open_failed', `cannot be stat'ed: ${(err as Error).message}`);
     }
     if (st === undefined) {
       // readdir decodes names as UTF-8: a name that is not UTF-8 is listed, but not found by its decoded form.
@@ -544,49 +298,53 @@ export class Directory {
     }
     if (st.isSymbolicLink()) return new FileProblem('symlink', 'is a symbolic link (not followed)');
     if (!st.isFile()) return new FileProblem('not_regular_file', 'is not a regular file');
-    if (t.file !== null && (t.file.ino !== st.ino || t.file.dev !== st.dev)) {
-      this.drop(t); // replaced by another file under the same name: start over with the new one
-      t.memo = newMemo();
+    let file = fileOf(e.state);
+    if (file !== null && (file.ino !== st.ino || file.dev !== st.dev)) {
+      this.drop(e, UNOPENED); // replaced by another file under the same name: start over with the new one
+      e.memo = newMemo();
       this.sortedDirty = true;
+      file = null;
     }
-    if (t.file === null) {
+    if (file === null) {
       const parsed = parseFileName(fileName);
       if (!parsed.ok) return new FileProblem('file_name', `file name ${parsed.message}`);
       try {
-        t.file = MappedFile.open(path, fileName, parsed.name, this.keyCache);
-      } catch (e) {
-        if (e instanceof FileProblem) return e;
-        throw e;
+        file = MappedFile.open(path, fileName, parsed.name, this.keyCache);
+      } catch (err) {
+        if (err instanceof FileProblem) return err;
+        throw err;
       }
-      t.absorbCheck = true;
+      e.state = { kind: 'open', file, writer: 'unknown' };
+      e.absorbCheck = true;
       this.sortedDirty = true;
-      if (t.file.ino !== st.ino || t.file.dev !== st.dev) {
-        this.drop(t);
+      if (file.ino !== st.ino || file.dev !== st.dev) {
+        this.drop(e, UNOPENED);
         return new FileProblem('open_failed', 'was replaced while being opened; retried on the next scan');
       }
     }
     try {
-      t.file.refresh(st.size);
-    } catch (e) {
-      if (e instanceof FileProblem) return e;
-      throw e;
+      file.updateIndex(st.size);
+    } catch (err) {
+      if (err instanceof FileProblem) return err;
+      throw err;
     }
-    return null;
+    if (e.state.kind !== 'open') e.state = { kind: 'open', file, writer: 'unknown' }; // a skipped file served again
+    return e.state;
   }
 
-  /** A folded file is served again from the next scan on (revived, or replaced by a new file). */
-  private unfold(t: Tracked): void {
-    if (t.folded === null) return;
-    t.folded = null;
-    t.state = 'unknown';
-    this.foldedChanged = true;
-    this.active = null;
+  /** Unmap the entry's file, if it keeps one, and move it to `next`. */
+  private drop(e: FileEntry, next: EntryState): void {
+    const file = fileOf(e.state);
+    if (file !== null) {
+      this.closedEntriesParsed += file.entriesParsed;
+      file.close();
+    }
+    e.state = next;
   }
 
-  private drop(t: Tracked): void {
-    if (t.file === null) return;
-    this.retiredEntriesParsed += t.file.entriesParsed;
-    t.file.close();
-    t.file = null;
+  private forget(fileName: string, e: FileEntry): void {
+    this.drop(e, UNOPENED);
+    this.entries.delete(fileName);
+    this.changed();
   }
 }

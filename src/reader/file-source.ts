@@ -1,6 +1,6 @@
 /**
  * How a file's bytes reach the reader: a shared read-only mapping (native addon), or — when the
- * addon cannot load — plain reads of the used bytes on every refresh. Same results, slower.
+ * addon cannot load — plain reads of the used bytes on every index update. Same results, slower.
  */
 import { readSync } from 'node:fs';
 import { loadNative, type NativeBinding } from '../native.js';
@@ -78,7 +78,7 @@ export class MappedSource extends BaseSource implements FileSource {
   }
 }
 
-/** Fallback without the addon: read the header, then the used bytes, on every refresh. */
+/** Fallback without the addon: read the header, then the used bytes, on every index update. */
 export class ReadSource extends BaseSource implements FileSource {
   private buffer = new ArrayBuffer(0);
   private size = 0;

@@ -2,8 +2,8 @@
  * One `.db` file: an incremental index of its entries plus a live view of its values.
  *
  * Entries never move (docs/FORMAT.md §6: append-only, `used` is stored after the entry), so each entry
- * is parsed once; a refresh parses only the bytes between the last seen `used` and the current
- * one, and a scrape reads values in place through `values[valueIndex[i]]`.
+ * is parsed once; an index update parses only the bytes between the last seen `used` and the
+ * current one, and a scrape reads values in place through `values[valueIndex[i]]`.
  */
 import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import {
@@ -60,7 +60,7 @@ export class MappedFile {
   /** Entries parsed by this file's lifetime (a test hook proving incremental parsing). */
   entriesParsed = 0;
 
-  /** File size at the last refresh. */
+  /** File size at the last index update. */
   size = 0;
   /** Whether its writer was seen alive at the last scan (set by the Directory). */
   writerState: WriterState = 'unknown';
@@ -73,7 +73,8 @@ export class MappedFile {
   private constructor(
     readonly path: string,
     readonly fileName: string,
-    readonly name: ParsedFileName,
+    /** What the file name says (type, gauge mode, process id). */
+    readonly parsed: ParsedFileName,
     private fd: number,
     readonly dev: number,
     readonly ino: number,
@@ -83,7 +84,7 @@ export class MappedFile {
   }
 
   /** Open without following symlinks or blocking on FIFOs; throws FileProblem. */
-  static open(path: string, fileName: string, name: ParsedFileName, keyCache = new KeyCache()): MappedFile {
+  static open(path: string, fileName: string, parsed: ParsedFileName, keyCache = new KeyCache()): MappedFile {
     let fd: number;
     try {
       fd = openSync(path, OPEN_FLAGS);
@@ -103,7 +104,7 @@ export class MappedFile {
       closeSync(fd);
       throw new FileProblem('not_regular_file', 'is not a regular file');
     }
-    return new MappedFile(path, fileName, name, fd, st.dev, st.ino, keyCache);
+    return new MappedFile(path, fileName, parsed, fd, st.dev, st.ino, keyCache);
   }
 
   get isOpen(): boolean {
@@ -114,7 +115,7 @@ export class MappedFile {
     return this.keys.length;
   }
 
-  /** The values, valid until the next refresh(). */
+  /** The values, valid until the next updateIndex(). */
   get values(): Float64Array {
     return this.source.f64;
   }
@@ -125,17 +126,17 @@ export class MappedFile {
 
   /** The process id in the file name, read by the naming rules of the dialect that wrote it. */
   get processId(): string {
-    return processIdOf(this.name, this.lockingName);
+    return processIdOf(this.parsed, this.lockingName);
   }
 
   /** Named the Ruby way (`-<n>.db`): its writer holds a lock while it lives (docs/FORMAT.md §1.2, §1.3). */
   get lockingName(): boolean {
-    return this.name.instance !== undefined && (this.shape === 'ruby' || this.shape === null);
+    return this.parsed.instance !== undefined && (this.shape === 'ruby' || this.shape === null);
   }
 
   /** What the liveness probe needs to know about this file. */
   probed(): ProbedFile {
-    return { fd: this.fd, dev: this.dev, ino: this.ino, processId: this.processId, lockingName: this.lockingName, writerless: this.name.archive };
+    return { fd: this.fd, dev: this.dev, ino: this.ino, processId: this.processId, lockingName: this.lockingName, writerless: this.parsed.archive };
   }
 
   /** sha1 of the first `used` bytes (compaction manifests identify absorbed files by it). */
@@ -155,7 +156,7 @@ export class MappedFile {
    * stat of the same inode). Throws FileProblem when the file cannot be served now; entries
    * already indexed stay indexed.
    */
-  refresh(size: number): void {
+  updateIndex(size: number): void {
     if (size < HEADER_SIZE) {
       this.source.load(0);
       throw new FileProblem('empty_file', `has ${size} bytes, fewer than the 8-byte header (still being created?)`);

@@ -124,7 +124,7 @@ async function serveReadiness(o: RouteOptions, res: ServerResponse): Promise<voi
     sendJson(res, 503, { status: 'not ready', dir: o.dir, reason: 'shutting down' });
     return;
   }
-  const status = await o.scrape.refresh();
+  const status = await o.scrape.scan();
   const workers = o.readinessMinWorkers > 0 ? health(o) : null;
   const reason = status.ready ? (workers?.notReadyReason ?? null) : status.reason;
   const body = workers === null ? {} : { workers: { fresh: workers.fresh, required: workers.minWorkers } };
@@ -137,13 +137,13 @@ function health(o: RouteOptions): WorkerHealth {
 }
 
 async function serveWorkers(o: RouteOptions, res: ServerResponse): Promise<void> {
-  await o.scrape.refresh();
+  await o.scrape.scan();
   const h = health(o);
   sendJson(res, 200, { workers: h.workers, fresh: h.fresh, minWorkers: h.minWorkers, maxHeartbeatAgeSeconds: h.maxHeartbeatAgeSeconds });
 }
 
 async function serveStatus(o: RouteOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const status = await o.scrape.refresh();
+  const status = await o.scrape.scan();
   const report: StatusReport = { dir: o.dir, liveness: o.liveness, ready: status.ready, reason: status.reason, files: o.scrape.files(), workers: health(o) };
   res.setHeader('Vary', 'Accept');
   if ((req.headers.accept ?? '').includes('application/json')) send(res, 200, 'application/json', statusJson(report));

@@ -85,7 +85,7 @@ export class ScrapeService {
   }
 
   /** A scan without a response (fs.watch hint, readiness check): indexes new files early. */
-  async refresh(): Promise<DirectoryStatus> {
+  async scan(): Promise<DirectoryStatus> {
     await this.prepare(false);
     return this.status;
   }
@@ -93,7 +93,7 @@ export class ScrapeService {
   private prepare(timed: boolean): Promise<Snapshot> {
     if (this.inflight === null) {
       this.inflight = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => this.scan(timed))
+        .then(() => this.collect(timed))
         .finally(() => {
           this.inflight = null;
         });
@@ -101,7 +101,7 @@ export class ScrapeService {
     return this.inflight;
   }
 
-  private async scan(timed: boolean): Promise<Snapshot> {
+  private async collect(timed: boolean): Promise<Snapshot> {
     const end = timed ? this.self.scrapeDuration.startTimer() : undefined;
     let merged: readonly MetricFamily[] = [];
     try {

@@ -158,7 +158,7 @@ export class SelfMetrics {
     let mapped = 0;
     let live = 0;
     for (const f of collection.files) {
-      this.files.inc({ type: f.name.type, dialect: dialectOf(f) });
+      this.files.inc({ type: f.parsed.type, dialect: dialectOf(f) });
       if (f.writerState === 'live') live++;
       entries += f.entryCount;
       mapped += f.mappedBytes;

@@ -26,7 +26,7 @@ async function writeLargeDirectory(dir: string, series: number): Promise<void> {
     import { Counter, configure } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'writer', 'index.js'))};
     configure({ dir: ${JSON.stringify(dir)}, processId: 'w1' });
     const c = new Counter({ name: 'big_total', help: 'Many series.', labelNames: ['id', 'pad'] });
-    const pad = 'p'.repeat(120);
+    const pad = 'p'.repeat(1000);
     for (let i = 0; i < ${series}; i++) c.labels(String(i), pad).inc(i);
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
@@ -36,7 +36,7 @@ async function writeLargeDirectory(dir: string, series: number): Promise<void> {
 it('a slowly read 11 MB scrape in flight at SIGTERM is delivered whole; then exit 0', async () => {
   const dir = join(tmp, 'large');
   await import('node:fs').then((fs) => fs.mkdirSync(dir));
-  await writeLargeDirectory(dir, 72_000);
+  await writeLargeDirectory(dir, 11_000);
   const d = await startDaemon(['--dir', dir, '--liveness', 'off', '--web.health-address', '127.0.0.1:0']);
   running.push(d);
   const { hostname, port } = new URL(d.url);
@@ -88,7 +88,7 @@ it('a slowly read 11 MB scrape in flight at SIGTERM is delivered whole; then exi
   const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(raw.slice(0, headerEnd + 2))![1]);
   expect(length).toBeGreaterThan(11_000_000);
   expect(raw.length - headerEnd - 4).toBe(length); // every byte arrived
-  expect(raw.slice(headerEnd + 4)).toContain(`big_total{id="71999",pad="${'p'.repeat(120)}"} 71999\n`);
+  expect(raw.slice(headerEnd + 4)).toContain(`big_total{id="10999",pad="${'p'.repeat(1000)}"} 10999\n`);
   expect(await d.exited).toBe(0);
   expect(d.logs.some((l) => l['msg'] === 'in-flight requests did not finish in time: their connections were closed')).toBe(false);
-}, 30_000);
+}, 60_000);
