@@ -10,7 +10,7 @@
 //
 //   node native/sanitize.mjs asan-test [vitest files]   (npm run test:native-asan)
 //     Builds the whole addon with -fsanitize=address,undefined into
-//     native/build/asan/ and runs test/native.test.ts and test/native/ (which
+//     native/build/asan/ and runs test/native/addon.test.ts and test/native/ (which
 //     spawn the real CLI) against it.
 //
 // How a sanitized addon runs inside an unsanitized node (Node 20, clang 14):
@@ -110,7 +110,7 @@ function asanTest(files) {
   if (bare.status === 0 || !/libclang_rt\.asan|__asan/.test(bare.stderr)) die(`${addon} loads without the ASan runtime: not a sanitized build`);
   if (preloaded.status !== 0) die(`${addon} does not load with LD_PRELOAD=${runtime}:\n${preloaded.stderr}`);
   const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
-  const targets = files.length > 0 ? files : ['test/native.test.ts', 'test/native/'];
+  const targets = files.length > 0 ? files : ['test/native/addon.test.ts', 'test/native/'];
   console.error(`${tag}: running ${targets.join(' ')} against ${path.relative(root, addon)} (LD_PRELOAD=${runtime})`);
   const status = run(process.execPath, [vitest, 'run', ...targets], {
     cwd: root,
