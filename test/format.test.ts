@@ -620,11 +620,15 @@ describe('json: strict parser that keeps number text', () => {
     expect(parseJson('"🙂"')).toBe('🙂');
   });
 
-  it('rejects unpaired surrogates', () => {
-    for (const t of [String.raw`"\ud83d"`, String.raw`"\ude42"`, String.raw`"\ud83dx"`, String.raw`"\ude42\ud83d"`, String.raw`"\ud83d\u0041"`]) {
-      rejects(t);
-    }
-    rejects('"\ud83d"'); // a raw lone surrogate in the JS string
+  it('decodes unpaired surrogates to U+FFFD, each one, so strings that render alike are equal', () => {
+    expect(parseJson(String.raw`"\ud83d"`)).toBe('\ufffd');
+    expect(parseJson(String.raw`"\ude42"`)).toBe('\ufffd');
+    expect(parseJson(String.raw`"\ud83dx"`)).toBe('\ufffdx');
+    expect(parseJson(String.raw`"\ude42\ud83d"`)).toBe('\ufffd\ufffd'); // the wrong order is no pair
+    expect(parseJson(String.raw`"\ud83d\u0041"`)).toBe('\ufffdA');
+    expect(parseJson(String.raw`"a\ud800" `)).toBe(parseJson(String.raw`"a\udbff"`));
+    expect(parseJson('"\ud83d"')).toBe('\ufffd'); // a raw lone surrogate in the JS string
+    expect(parseJson(String.raw`{"\udc00": "\ud800\ud83d\ude42"}`)).toEqual({ members: [['\ufffd', '\ufffd🙂']] });
   });
 
   it('rejects bad escapes and unterminated strings', () => {
@@ -685,6 +689,13 @@ describe('key: decodeKey (FORMAT.md §4)', () => {
       help: 'Total requests handled.',
     });
     expect(dec(PY_JOBS)).toEqual({ shape: 'python', metric: 'jobs_processed', sample: 'jobs_processed_total', labels: [], help: 'Jobs processed (no labels).' });
+  });
+
+  it('decodes lone surrogates (Python writes a lone one as "\\ud800") in values and help to U+FFFD; in a label name they are bad_key_shape', () => {
+    const key = String.raw`["m", "m_total", {"v": "a\ud800"}, "help \udfff"]`;
+    expect(dec(key)).toEqual({ shape: 'python', metric: 'm', sample: 'm_total', labels: [['v', 'a\ufffd']], help: 'help \ufffd' });
+    expect(dec(String.raw`["m", "m_total", {"v": "a\udc00"}, "h"]`).labels).toEqual(dec(String.raw`["m", "m_total", {"v": "a\ufffd"}, "h"]`).labels);
+    expect(keyError(String.raw`["m", "m_total", {"\ud800": "v"}, "h"]`, 'bad_key_shape').message).toBe('key at offset 4242 has an invalid label name "\ufffd": "[\\"m\\", \\"m_total\\", {\\"\\\\ud800\\": \\"v\\"}, \\"h\\"]"');
   });
 
   it('decodes the tricky_labels key of §4.1 (backslash, newline, quotes, \\u escapes, surrogate pair)', () => {
@@ -783,7 +794,6 @@ describe('key: decodeKey (FORMAT.md §4)', () => {
     keyError('["m", "m", {}', 'bad_key_json');
     keyError('["m", "m", {}, "h"]x', 'bad_key_json');
     keyError("['m', 'm', {}, 'h']", 'bad_key_json');
-    keyError(String.raw`["m", "m", {"a": "\ud83d"}, "h"]`, 'bad_key_json'); // unpaired surrogate escape
   });
 
   it('rejects JSON that is not a key (bad_key_shape at the given offset)', () => {
