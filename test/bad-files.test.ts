@@ -1,5 +1,5 @@
 /**
- * The bad-file corpus (issue 6, item 1): each kind of bad (or merely unusual) file, in a
+ * The bad-file corpus: each kind of bad (or merely unusual) file, in a
  * directory beside good files written by the real Python and Ruby libraries. For every kind,
  * against the real daemon over 127.0.0.1: no crash, no failed scrape, every good sample served
  * with its exact value, the bad file counted in `multiproc_exporter_files_skipped` and
@@ -159,6 +159,32 @@ const KINDS: readonly Kind[] = [
     file: 'counter_117.db',
     setup: (d) => write(d, 'counter_117.db', buildDb([{ key: key('bad', '{"not-a-name": "x"}'), value: 1 }], { slot: 16 })),
     reason: 'bad_key_shape',
+  },
+  {
+    name: 'key with the same label twice (JSON allows duplicate members)',
+    file: 'counter_139.db',
+    setup: (d) => write(d, 'counter_139.db', buildDb([{ key: key('bad', '{"a": "1", "a": "2"}'), value: 1 }], { slot: 16 })),
+    reason: 'bad_key_shape',
+  },
+  {
+    name: 'key whose label name is a lone surrogate (decoded to U+FFFD: not a label name)',
+    file: 'counter_140.db',
+    setup: (d) => write(d, 'counter_140.db', buildDb([{ key: key('bad', '{"\\ud800": "x"}'), value: 1 }], { slot: 16 })),
+    reason: 'bad_key_shape',
+  },
+  {
+    name: 'lone surrogates in label values, as Python writes them (served as U+FFFD, one series)',
+    file: 'counter_141.db',
+    setup: (d) => write(d, 'counter_141.db', buildDb([{ key: key('surr', '{"v": "a\\ud800"}'), value: 1 }, { key: key('surr', '{"v": "a\\udc00"}'), value: 2 }], { slot: 16 })),
+    reason: null,
+    extra: () => [`surr_total{v=${JSON.stringify('a\ufffd')}} 3`],
+  },
+  {
+    name: 'a process id with a quote, a backslash and a newline (served as the pid label)',
+    file: 'gauge_all_q"b\\n\nx.db',
+    setup: (d) => write(d, 'gauge_all_q"b\\n\nx.db', buildDb([{ key: '["g", "g", {}, "h"]', value: 1 }], { slot: 16 })),
+    reason: null,
+    extra: () => [`g{pid=${JSON.stringify('q"b\\n\nx')}} 1`],
   },
   {
     name: 'Ruby key with more label names than values',
