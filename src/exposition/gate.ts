@@ -19,9 +19,12 @@
  *   with `_sum` or neither; no `_sum` beside buckets below zero (OpenMetrics): else `_count` and
  *   `_sum` are left out, buckets served;
  * - values (checked on every scrape, as they change): counters' `_total` and `_sum`s are neither
- *   NaN nor negative, bucket and `_count` values are whole numbers, buckets never decrease and
- *   `_count` equals the `+Inf` bucket. A histogram whose buckets fail is left out for that label
- *   set; a failing `_count`/`_sum` takes its pair with it;
+ *   NaN nor negative, bucket and `_count` values are whole numbers ≥ 0. A histogram whose buckets
+ *   fail is left out for that label set; a failing `_count`/`_sum` takes its pair with it. Not
+ *   checked: buckets that decrease, `_count` ≠ the `+Inf` bucket. A lock-free read of a live Ruby
+ *   writer sees them between the increments of one observe() (`_count`, `+Inf`, then the buckets
+ *   in order), so leaving them out would make live histograms flicker; Prometheus takes them
+ *   (histogram_quantile enforces monotonicity itself), prometheus_client's parser does not;
  * - families never collide through suffixes: counter `x` (sample `x_total`) beside a family
  *   `x_total`, histogram `h` beside `h_bucket`… The family whose name sorts first keeps the name;
  *   the other is left out. Decided from the set of families, so it is stable across scrapes;
@@ -464,13 +467,10 @@ function checkValues(family: MetricFamily, admitted: MetricFamily, plan: ValuePl
   }
   for (let k = 0; k < groups.length; k++) {
     const g = groups[k]!;
-    let previous = 0;
     let why: string | null = null;
     for (let j = 0; j < g.buckets.length && why === null; j++) {
       const v = samples[g.buckets[j]!]!.value;
       if (!passes(Rule.Whole, v)) why = `has a bucket value ${formatValue(v)}, not a whole number`;
-      else if (v < previous) why = `has a bucket value ${formatValue(v)} below the one of a lower bound (${formatValue(previous)})`;
-      previous = v;
     }
     if (why !== null) {
       drop ??= new Set();
@@ -483,7 +483,6 @@ function checkValues(family: MetricFamily, admitted: MetricFamily, plan: ValuePl
     const count = samples[g.count]!.value;
     const sum = samples[g.sum]!.value;
     if (!passes(Rule.Whole, count)) why = `has _count ${formatValue(count)}, not a whole number`;
-    else if (count !== previous) why = `has _count ${formatValue(count)} but ${formatValue(previous)} in its +Inf bucket`;
     else if (!passes(Rule.CounterLike, sum)) why = `has _sum ${formatValue(sum)}, negative or NaN`;
     if (why !== null) {
       (drop ??= new Set()).add(g.count).add(g.sum);

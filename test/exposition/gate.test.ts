@@ -244,30 +244,38 @@ describe('values, checked on every scrape', () => {
     expect(gate().admit(families)).toBe(families);
   });
 
-  it('a bucket value that is fractional, infinite or decreasing: the label set is left out', () => {
+  it('a bucket value that is fractional, negative or infinite: the label set is left out', () => {
     const good = [sample('h_bucket', { r: 'ok', le: '+Inf' }, 1), sample('h_count', { r: 'ok' }, 1), sample('h_sum', { r: 'ok' }, 1)];
     const frac = [sample('h_bucket', { r: 'a', le: '1' }, 0.5), sample('h_bucket', { r: 'a', le: '+Inf' }, 1), sample('h_count', { r: 'a' }, 1), sample('h_sum', { r: 'a' }, 1)];
-    const down = [sample('h_bucket', { r: 'b', le: '1' }, 3), sample('h_bucket', { r: 'b', le: '+Inf' }, 2)];
+    const neg = [sample('h_bucket', { r: 'b', le: '1' }, -1), sample('h_bucket', { r: 'b', le: '+Inf' }, 2)];
     const inf = [sample('h_bucket', { r: 'c', le: '+Inf' }, Infinity)];
-    const families = [family('h', 'histogram', [...frac, ...down, ...inf, ...good])];
+    const families = [family('h', 'histogram', [...frac, ...neg, ...inf, ...good])];
     const g = gate();
     expect(g.admit(families)[0]!.samples).toEqual(good);
     expect(g.rejections.map((r) => [r.reason, r.series, r.message])).toEqual([
       ['bad_bucket_value', 'h{r="a"}', 'histogram h{r="a"} has a bucket value 0.5, not a whole number; its buckets, _count and _sum left out while it lasts, other label sets served'],
-      ['bad_bucket_value', 'h{r="b"}', 'histogram h{r="b"} has a bucket value 2 below the one of a lower bound (3); its buckets, _count and _sum left out while it lasts, other label sets served'],
+      ['bad_bucket_value', 'h{r="b"}', 'histogram h{r="b"} has a bucket value -1, not a whole number; its buckets, _count and _sum left out while it lasts, other label sets served'],
       ['bad_bucket_value', 'h{r="c"}', 'histogram h{r="c"} has a bucket value +Inf, not a whole number; its buckets, _count and _sum left out while it lasts, other label sets served'],
     ]);
   });
 
-  it('_count that is not the +Inf bucket, or fractional, or a negative or NaN _sum: _count and _sum go, buckets stay', () => {
+  it('a live Ruby histogram read mid-observe (_count above +Inf, a lower bucket above a higher one) is served: no flicker', () => {
+    // prometheus-client-mmap increments _sum, _count, the +Inf bucket, then the buckets in order.
+    const families = [family('h', 'histogram', [sample('h_bucket', { le: '0.25' }, 5), sample('h_bucket', { le: '0.5' }, 4), sample('h_bucket', { le: '+Inf' }, 6), sample('h_count', {}, 7), sample('h_sum', {}, 2)])];
+    const g = gate();
+    expect(g.admit(families)).toBe(families);
+    expect(g.rejections).toEqual([]);
+  });
+
+  it('a fractional _count, or a negative or NaN _sum: _count and _sum go, buckets stay', () => {
     const set = (r: string, inf: number, count: number, sum: number) => [sample('h_bucket', { r, le: '+Inf' }, inf), sample('h_count', { r }, count), sample('h_sum', { r }, sum)];
-    const [a, b, c, d] = [set('a', 2, 3, 1), set('b', 1.5, 1.5, 1), set('c', 1, 1, -3), set('d', 1, 1, NaN)];
+    const [a, b, c, d] = [set('a', 2, 2.5, 1), set('b', 1.5, 1.5, 1), set('c', 1, 1, -3), set('d', 1, 1, NaN)];
     const families = [family('h', 'histogram', [...a, ...b, ...c, ...d])];
     const g = gate();
     // b's bucket is fractional: that set goes whole.
     expect(g.admit(families)[0]!.samples).toEqual([a[0], c[0], d[0]]);
     expect(g.rejections.map((r) => [r.reason, r.series, r.message])).toEqual([
-      ['bad_count_or_sum', 'h{r="a"}', 'histogram h{r="a"} has _count 3 but 2 in its +Inf bucket; its _count and _sum left out while it lasts, its buckets served'],
+      ['bad_count_or_sum', 'h{r="a"}', 'histogram h{r="a"} has _count 2.5, not a whole number; its _count and _sum left out while it lasts, its buckets served'],
       ['bad_bucket_value', 'h{r="b"}', 'histogram h{r="b"} has a bucket value 1.5, not a whole number; its buckets, _count and _sum left out while it lasts, other label sets served'],
       ['bad_count_or_sum', 'h{r="c"}', 'histogram h{r="c"} has _sum -3, negative or NaN; its _count and _sum left out while it lasts, its buckets served'],
       ['bad_count_or_sum', 'h{r="d"}', 'histogram h{r="d"} has _sum NaN, negative or NaN; its _count and _sum left out while it lasts, its buckets served'],
@@ -294,7 +302,7 @@ describe('values, checked on every scrape', () => {
 
   it('values are read at every admit(): a histogram that heals is served again, as the structural view', () => {
     const inf = sample('h_bucket', { le: '+Inf' }, 2);
-    const count = sample('h_count', {}, 3);
+    const count = sample('h_count', {}, 2.5);
     const f = family('h', 'histogram', [sample('h_bucket', { le: 'x' }), inf, count, sample('h_sum', {}, 1)]);
     const g = gate();
     expect(g.admit([f])[0]!.samples).toEqual([inf]);
