@@ -78,11 +78,9 @@ export function parseJson(text: string): JsonValue {
     }
     out += text.slice(start, pos);
     pos++; // closing quote
-    if (!out.isWellFormed()) {
-      pos--;
-      fail('string has an unpaired surrogate');
-    }
-    return out;
+    // An unpaired surrogate (Python's json.dumps writes `"\ud800"` for a lone one) becomes U+FFFD
+    // here, as it would in any UTF-8 output: strings that render alike are then equal and merge.
+    return out.isWellFormed() ? out : out.toWellFormed();
   };
 
   const parseValue = (depth: number): JsonValue => {

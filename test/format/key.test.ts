@@ -49,6 +49,13 @@ describe('key: decodeKey (FORMAT.md §4)', () => {
     expect(dec(PY_JOBS)).toEqual({ shape: 'python', metric: 'jobs_processed', sample: 'jobs_processed_total', labels: [], help: 'Jobs processed (no labels).' });
   });
 
+  it('decodes lone surrogates (Python writes a lone one as "\\ud800") in values and help to U+FFFD; in a label name they are bad_key_shape', () => {
+    const key = String.raw`["m", "m_total", {"v": "a\ud800"}, "help \udfff"]`;
+    expect(dec(key)).toEqual({ shape: 'python', metric: 'm', sample: 'm_total', labels: [['v', 'a\ufffd']], help: 'help \ufffd' });
+    expect(dec(String.raw`["m", "m_total", {"v": "a\udc00"}, "h"]`).labels).toEqual(dec(String.raw`["m", "m_total", {"v": "a\ufffd"}, "h"]`).labels);
+    expect(keyError(String.raw`["m", "m_total", {"\ud800": "v"}, "h"]`, 'bad_key_shape').message).toBe('key at offset 4242 has an invalid label name "\ufffd": "[\\"m\\", \\"m_total\\", {\\"\\\\ud800\\": \\"v\\"}, \\"h\\"]"');
+  });
+
   it('decodes the tricky_labels key of §4.1 (backslash, newline, quotes, \\u escapes, surrogate pair)', () => {
     const key = String.raw`["tricky_labels", "tricky_labels_total", {"alpha": "a1", "mid": "m", "zeta": "caf\u00e9 \u65e5\u672c \ud83d\ude42"}, "Help with \\ backslash,\nnewline, \"quotes\", unicode caf\u00e9 \ud83d\ude42."]`;
     expect(dec(key)).toEqual({
@@ -145,7 +152,6 @@ describe('key: decodeKey (FORMAT.md §4)', () => {
     keyError('["m", "m", {}', 'bad_key_json');
     keyError('["m", "m", {}, "h"]x', 'bad_key_json');
     keyError("['m', 'm', {}, 'h']", 'bad_key_json');
-    keyError(String.raw`["m", "m", {"a": "\ud83d"}, "h"]`, 'bad_key_json'); // unpaired surrogate escape
   });
 
   it('rejects JSON that is not a key (bad_key_shape at the given offset)', () => {

@@ -1,4 +1,5 @@
 /** Scrapes that arrive together share one scan and one rendering per format. */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
@@ -6,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Collector } from '../../src/collector.js';
 import { ScrapeService } from '../../src/server/scrape.js';
 import { SelfMetrics } from '../../src/server/self-metrics.js';
+import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
@@ -47,5 +49,23 @@ describe('ScrapeService', () => {
     expect(text).toContain('multiproc_exporter_directory_readable 0\n');
     expect(text).toContain('multiproc_exporter_scrape_errors_total 2\n');
     collector.close();
+  });
+});
+
+describe("the daemon's own metrics", () => {
+  it('hold no gauge named _total (prom-client\'s nodejs_active_*_total are left out)', async () => {
+    const families = await new SelfMetrics({ version: 'test', native: true }).families();
+    expect(families.filter((f) => f.type !== 'counter' && f.name.endsWith('_total')).map((f) => f.name)).toEqual([]);
+    expect(families.map((f) => f.name)).toContain('multiproc_exporter_nodejs_active_handles'); // the per-type gauges stay
+  });
+
+  const { promtool } = peers();
+  peerAvailableUnderCi(promtool);
+  it.skipIf(!promtool.available)('a whole scrape lints clean: promtool check metrics exits 0 and prints nothing', async () => {
+    const { collector, scrape } = service(join(FIXTURES, 'v025-app_realistic'));
+    const body = (await scrape.scrape('text', false)).body;
+    collector.close();
+    const r = spawnSync(promtool.command, ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 0, out: '' });
   });
 });
