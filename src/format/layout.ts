@@ -50,7 +50,16 @@ export type FormatErrorReason =
   | 'bad_key_utf8'
   | 'bad_key_json'
   | 'bad_key_shape'
-  | 'mixed_key_shapes';
+  | 'mixed_key_shapes'
+  | 'key_too_long';
+
+/**
+ * Longest key the reader decodes (1 MiB). The format has no limit of its own, but a key is one
+ * string: past ~512 MiB V8 cannot hold it (decoding throws ERR_STRING_TOO_LONG), and well before
+ * that one corrupt length field in a sparse file would cost a scan hundreds of MiB. Real keys are
+ * a metric name, its labels and its help text: kilobytes at most.
+ */
+export const MAX_KEY_LENGTH = 1 << 20;
 
 export function checkUsed(used: number, size: number): void {
   if (used < HEADER_SIZE || used > size || used % 8 !== 0) {
@@ -67,6 +76,7 @@ const NO_ROOM = -1;
 const BAD_LENGTH = -2;
 const CROSSES_USED = -3;
 const BAD_PADDING = -4;
+const KEY_TOO_LONG = -5;
 
 /** The key length of the entry at `pos`, or a negative code saying what is wrong (no throw: hot). */
 function checkEntry(bytes: Uint8Array, view: DataView, pos: number, used: number, slot: SlotWidth): number {
@@ -75,6 +85,7 @@ function checkEntry(bytes: Uint8Array, view: DataView, pos: number, used: number
   if (n === 0 || n > 0x7fffffff) return BAD_LENGTH;
   const pad = paddingLength(n);
   if (pos + 4 + n + pad + slot > used) return CROSSES_USED;
+  if (n > MAX_KEY_LENGTH) return KEY_TOO_LONG;
   for (let i = pos + 4 + n, e = i + pad; i < e; i++) if (bytes[i] !== 0x20) return BAD_PADDING;
   return n;
 }
@@ -91,6 +102,9 @@ export function entryBounds(bytes: Uint8Array, view: DataView, pos: number, used
   if (n === CROSSES_USED) {
     const end = pos + 4 + length + paddingLength(length) + slot;
     throw new FormatError('entry_crosses_used', `entry at offset ${pos} (key length ${length}) ends at ${end}, past used=${used}`, pos);
+  }
+  if (n === KEY_TOO_LONG) {
+    throw new FormatError('key_too_long', `entry at offset ${pos} has key length ${length}, more than the ${MAX_KEY_LENGTH} bytes a key may have`, pos);
   }
   let i = pos + 4 + length;
   while (bytes[i] === 0x20) i++;

@@ -91,6 +91,13 @@ export class Directory {
     return n;
   }
 
+  /** Index updates of mapped files that read their entries and found a problem (a test hook). */
+  get failedIndexUpdates(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += fileOf(e.state)?.failedIndexUpdates ?? 0;
+    return n;
+  }
+
   get foldedCount(): number {
     return this.folded.count;
   }
@@ -323,7 +330,7 @@ export class Directory {
       }
     }
     try {
-      file.updateIndex(st.size);
+      file.updateIndex(st.size, st.mtimeMs);
     } catch (err) {
       if (err instanceof FileProblem) return err;
       throw err;

@@ -6,7 +6,7 @@ import { readSync } from 'node:fs';
 import { loadNative, type NativeBinding } from '../native.js';
 
 export interface FileSource {
-  /** Make `bytes`/`view`/`f64` show the file's first `size` bytes (`size` from a fresh stat). */
+  /** Make `bytes`/`view`/`f64` show the file's first `size` bytes, at most 2^31 (`size` from a fresh stat). */
   load(size: number): void;
   /** After load(): narrow a plain-read source to `used` bytes (a mapping already shows them all). */
   readUsed(used: number): void;
@@ -33,7 +33,7 @@ abstract class BaseSource {
 }
 
 /**
- * Keeps one mapping of exactly the file's current size; remaps when the size changes, and after
+ * Keeps one mapping of the file's current size (at most its first 2 GiB); remaps when the size changes, and after
  * a SIGBUS was absorbed (a page of some mapping may now read as zeros: see faultCount()).
  */
 export class MappedSource extends BaseSource implements FileSource {
@@ -53,15 +53,18 @@ export class MappedSource extends BaseSource implements FileSource {
   }
 
   load(size: number): void {
+    // `used` is an int32: a file's first 2^31 bytes hold everything a reader can see, so a larger
+    // file maps only that prefix (and a buffer can hold no more than maxLength() anyway).
+    const length = Math.min(size, 2 ** 31, this.native.maxLength());
     // Remap on shrink too: the pages past the new end would raise SIGBUS if touched.
-    if (size === this.length && this.mapping !== null && this.native.faultCount() === this.faultsAtMap) return;
+    if (length === this.length && this.mapping !== null && this.native.faultCount() === this.faultsAtMap) return;
     this.unmap();
-    if (size === 0) return;
+    if (length === 0) return;
     this.faultsAtMap = this.native.faultCount();
-    const mapping = this.native.mmap(this.fd, size, false);
+    const mapping = this.native.mmap(this.fd, length, false);
     this.mapping = mapping;
-    this.length = size;
-    this.show(mapping, size);
+    this.length = length;
+    this.show(mapping, length);
   }
 
   readUsed(): void {}

@@ -59,6 +59,10 @@ export class MappedFile {
   generation = 0;
   /** Entries parsed by this file's lifetime (a test hook proving incremental parsing). */
   entriesParsed = 0;
+  /** Index updates that looked at the entries and found a problem (a test hook: an unchanged skipped file costs none). */
+  failedIndexUpdates = 0;
+  /** The problem of the last index update, and what the file looked like then (size, used, mtime). */
+  private lastProblem: { size: number; used: number; mtimeMs: number; problem: FileProblem } | null = null;
 
   /** File size at the last index update. */
   size = 0;
@@ -156,7 +160,7 @@ export class MappedFile {
    * stat of the same inode). Throws FileProblem when the file cannot be served now; entries
    * already indexed stay indexed.
    */
-  updateIndex(size: number): void {
+  updateIndex(size: number, mtimeMs = -1): void {
     if (size < HEADER_SIZE) {
       this.source.load(0);
       throw new FileProblem('empty_file', `has ${size} bytes, fewer than the 8-byte header (still being created?)`);
@@ -174,14 +178,23 @@ export class MappedFile {
       }
     }
     this.size = size;
+    const last = this.lastProblem;
+    // A skipped file is looked at again only once it changed: its cost per scan is this check.
+    if (last !== null && last.size === size && last.used === used && last.mtimeMs === mtimeMs) throw last.problem;
     try {
       checkUsed(used, size);
       src.readUsed(used);
       if (used < this.parsedUpTo) this.resetIndex(); // rewritten in place: start over
       if (this.slot === null) this.slot = detectSlotWidth(src.bytes, src.view, used);
       if (this.slot !== null) this.parseEntries(used, this.slot);
+      this.lastProblem = null;
     } catch (e) {
-      if (e instanceof FormatError) throw new FileProblem(e.reason, e.message);
+      if (e instanceof FormatError) {
+        const problem = new FileProblem(e.reason, e.message);
+        this.lastProblem = { size, used, mtimeMs, problem };
+        this.failedIndexUpdates++;
+        throw problem;
+      }
       throw e;
     }
   }

@@ -1,9 +1,11 @@
 /**
  * Files at and past the sizes the native reader can map, against the built CLI (`render` and
  * `serve`, real processes): a file over maxLength() (4 GiB on Node 20) once aborted the whole
- * process (free(): double free, SIGABRT). Now it is skipped with a reason, logged once, counted in
- * the self metrics, and every other file is still served exactly — at start and when a file
- * grows past the limit while the daemon runs. Sparse files: nothing is written past the header.
+ * process (free(): double free, SIGABRT), then was skipped. `used` is an int32, so a reader never
+ * needs more than a file's first 2^31 bytes: now a larger file maps only that prefix and is served
+ * like any other — at start and when a file grows past the limit while the daemon runs. A mapping
+ * the kernel refuses is still skipped with a reason. Sparse files: nothing is written past the
+ * entries.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -14,7 +16,7 @@ import { loadNative, nativeLoadError } from '../../src/native.js';
 import { buildDb } from '../helpers/db-bytes.js';
 import { BIN, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { parseExposition, sampleLines } from '../helpers/parse-exposition.js';
-import { get, mergedLines, selfValue, until } from '../helpers/scrape.js';
+import { get, mergedLines, until } from '../helpers/scrape.js';
 
 const isCI = process.env.CI === 'true' || process.env.CI === '1';
 const native = loadNative();
@@ -55,10 +57,6 @@ function goodDir(): string {
   return dir;
 }
 
-/** What the reader says of a file it cannot map: `size` bytes, over maxLength(). */
-const tooLarge = (size: number): RegExp =>
-  new RegExp(`^cannot be mapped \\(${size} bytes\\): mmap: length is more than the ${native?.maxLength() ?? 0} bytes a buffer can hold in this Node\\.js \\(fd \\d+, length ${size}\\)$`);
-
 const skippedReasons = (body: string, metric: string): Record<string, number> => {
   const out: Record<string, number> = {};
   for (const s of parseExposition(body).samples) if (s.name === `multiproc_exporter_${metric}`) out[s.labels.find((l) => l[0] === 'reason')![1]] = s.value;
@@ -68,18 +66,18 @@ const skippedReasons = (body: string, metric: string): Record<string, number> =>
 interface Kind {
   readonly name: string;
   readonly file: string;
-  readonly size: number;
   readonly setup: (path: string) => void;
-  /** Served: the sample it adds; null = skipped as too large to map. */
-  readonly served: string | null;
+  /** The samples it adds (none: a file of zeros is header-only). */
+  readonly served: readonly string[];
 }
 
 const KINDS: readonly Kind[] = [
-  { name: 'a sparse 5 GiB file of zeros', file: 'counter_2.db', size: 5 * GiB, setup: (p) => sparse(p, 5 * GiB), served: null },
-  { name: 'a valid file extended to 5 GiB', file: 'counter_3.db', size: 5 * GiB, setup: (p) => bigFile(p, 3, 5 * GiB), served: null },
-  { name: 'a valid file extended to 4 GiB + 1 byte', file: 'counter_4.db', size: 4 * GiB + 1, setup: (p) => bigFile(p, 4, 4 * GiB + 1), served: null },
-  { name: 'a valid file extended to 1 TiB', file: 'counter_5.db', size: 1024 * GiB, setup: (p) => bigFile(p, 5, 1024 * GiB), served: null },
-  { name: 'a valid file of exactly 4 GiB (the largest mappable on Node 20)', file: 'counter_6.db', size: 4 * GiB, setup: (p) => bigFile(p, 6, 4 * GiB), served: 'big_total 6' },
+  { name: 'a sparse 5 GiB file of zeros (header only)', file: 'counter_2.db', setup: (p) => sparse(p, 5 * GiB), served: [] },
+  { name: 'a valid file extended to 5 GiB', file: 'counter_3.db', setup: (p) => bigFile(p, 3, 5 * GiB), served: ['big_total 3'] },
+  { name: 'a valid file extended to 4 GiB + 1 byte', file: 'counter_4.db', setup: (p) => bigFile(p, 4, 4 * GiB + 1), served: ['big_total 4'] },
+  { name: 'a valid file extended to 1 TiB', file: 'counter_5.db', setup: (p) => bigFile(p, 5, 1024 * GiB), served: ['big_total 5'] },
+  { name: 'a valid file of exactly 4 GiB', file: 'counter_6.db', setup: (p) => bigFile(p, 6, 4 * GiB), served: ['big_total 6'] },
+  { name: 'a valid file of 2 GiB + 8 bytes (just past the mapped prefix)', file: 'counter_9.db', setup: (p) => bigFile(p, 9, 2 * GiB + 8), served: ['big_total 9'] },
 ];
 
 describe.skipIf(!native && !isCI)('files at and past the mappable size (native reader)', { timeout: 60_000 }, () => {
@@ -94,16 +92,8 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       kind.setup(join(dir, kind.file));
       const r = spawnSync(process.execPath, [BIN, 'render', '--dir', dir, ...LIBRARY_SEMANTICS], { encoding: 'utf8', timeout: 30_000 });
       expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
-      expect(mergedLines(r.stdout)).toEqual([...GOOD_LINES, ...(kind.served === null ? [] : [kind.served])].sort());
-      if (kind.served === null) {
-        const prefix = `skipped [open_failed] ${join(dir, kind.file)}: `;
-        expect(r.stderr.startsWith(prefix)).toBe(true);
-        expect(r.stderr.endsWith('; skipped, other files served\n')).toBe(true);
-        expect(r.stderr.split('\n')).toHaveLength(2);
-        expect(r.stderr.slice(prefix.length, -'; skipped, other files served\n'.length)).toMatch(tooLarge(kind.size));
-      } else {
-        expect(r.stderr).toBe('');
-      }
+      expect(mergedLines(r.stdout)).toEqual([...GOOD_LINES, ...kind.served].sort());
+      expect(r.stderr).toBe('');
       rmSync(dir, { recursive: true, force: true });
     });
   });
@@ -114,29 +104,21 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       kind.setup(join(dir, kind.file));
       const d = await startDaemon(['--dir', dir, ...LIBRARY_SEMANTICS], { timeoutMs: START_MS });
       running.push(d);
-      const reasons = kind.served === null ? { open_failed: 1 } : {};
       for (let i = 0; i < 2; i++) {
         const r = await get(`${d.url}/metrics`);
         expect(r.status).toBe(200);
-        expect(mergedLines(r.body)).toEqual([...GOOD_LINES, ...(kind.served === null ? [] : [kind.served])].sort());
-        expect(skippedReasons(r.body, 'files_skipped')).toEqual(reasons);
-        expect(skippedReasons(r.body, 'skipped_files_total')).toEqual(reasons);
+        expect(mergedLines(r.body)).toEqual([...GOOD_LINES, ...kind.served].sort());
+        expect(skippedReasons(r.body, 'files_skipped')).toEqual({});
+        expect(skippedReasons(r.body, 'skipped_files_total')).toEqual({});
       }
-      const lines = d.logs.filter((l) => l['file'] === kind.file);
-      if (kind.served === null) {
-        expect(lines).toEqual([expect.objectContaining({ level: 'warn', reason: 'open_failed' })]);
-        expect(String(lines[0]!['msg'])).toMatch(/; skipped, other files served$/);
-        expect(JSON.stringify(lines[0])).toContain(`a buffer can hold in this Node.js (fd `);
-      } else {
-        expect(lines).toEqual([]);
-      }
+      expect(d.logs.filter((l) => l['file'] === kind.file)).toEqual([]);
       expect(d.logs.filter((l) => l['level'] === 'error')).toEqual([]);
       expect((await get(`${d.url}/liveness`)).status).toBe(200);
       expect(await d.stop()).toBe(0);
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('a served file that grows past 4 GiB at the next scan is skipped, and served again once it shrinks back', async () => {
+    it('a served file that grows past 4 GiB at the next scan is still served, as is a new 6 GiB one, and both follow a shrink back', async () => {
       const dir = goodDir();
       const file = join(dir, 'counter_7.db');
       bigFile(file, 7, 4096);
@@ -146,24 +128,22 @@ describe.skipIf(!native && !isCI)('files at and past the mappable size (native r
       const first = await get(url);
       expect(mergedLines(first.body)).toEqual([...GOOD_LINES, 'big_total 7'].sort());
 
-      truncateSync(file, 5 * GiB); // mapped at 4 KiB; the next scan remaps at the new size
-      sparse(join(dir, 'counter_8.db'), 6 * GiB); // and a new one appears
-      const skipped = await until('both big files skipped', async () => {
+      truncateSync(file, 5 * GiB); // mapped at 4 KiB; the next scan remaps its first 2 GiB
+      bigFile(join(dir, 'counter_8.db'), 8, 6 * GiB); // and a new one appears
+      const grown = await until('both big files served', async () => {
         const r = await get(url);
-        return selfValue(r.body, 'files_skipped', { reason: 'open_failed' }) === 2 ? r : undefined;
+        return mergedLines(r.body).includes('big_total 15') ? r : undefined;
       }, START_MS);
-      expect(mergedLines(skipped.body)).toEqual(GOOD_LINES);
-      const logged = d.logs.filter((l) => l['reason'] === 'open_failed').map((l) => l['file']);
-      expect(logged.sort()).toEqual(['counter_7.db', 'counter_8.db']);
+      expect(mergedLines(grown.body)).toEqual([...GOOD_LINES, 'big_total 15'].sort());
 
-      truncateSync(file, 4096); // the entry is still there: it heals
+      truncateSync(file, 4096); // the entry is still there
       rmSync(join(dir, 'counter_8.db'));
-      const healed = await until('the file served again', async () => {
+      const shrunk = await until('the removed file gone', async () => {
         const r = await get(url);
-        return selfValue(r.body, 'files_skipped', { reason: 'open_failed' }) === undefined ? r : undefined;
+        return mergedLines(r.body).includes('big_total 7') ? r : undefined;
       }, START_MS);
-      expect(mergedLines(healed.body)).toEqual([...GOOD_LINES, 'big_total 7'].sort());
-      expect(skippedReasons(healed.body, 'skipped_files_total')).toEqual({ open_failed: 2 });
+      expect(mergedLines(shrunk.body)).toEqual([...GOOD_LINES, 'big_total 7'].sort());
+      expect(skippedReasons(shrunk.body, 'skipped_files_total')).toEqual({});
       expect(d.logs.filter((l) => l['level'] === 'error')).toEqual([]);
       expect({ exitCode: d.child.exitCode, signal: d.child.signalCode }).toEqual({ exitCode: null, signal: null });
       expect(await d.stop()).toBe(0);
@@ -185,7 +165,7 @@ describe.skipIf(!native && !isCI)('a mapping the kernel refuses', { timeout: 60_
     expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
     expect(mergedLines(r.stdout)).toEqual(GOOD_LINES);
     expect(r.stderr).toMatch(
-      new RegExp(`^skipped \\[open_failed\\] ${join(dir, 'counter_6.db').replace(/[.]/g, '\\.')}: cannot be mapped \\(${4 * GiB} bytes\\): mmap failed: ENOMEM \\(fd \\d+, length ${4 * GiB}\\); skipped, other files served\\n$`),
+      new RegExp(`^skipped \\[open_failed\\] ${join(dir, 'counter_6.db').replace(/[.]/g, '\\.')}: cannot be mapped \\(${4 * GiB} bytes\\): mmap failed: ENOMEM \\(fd \\d+, length ${2 * GiB}\\); skipped, other files served\\n$`),
     );
     rmSync(dir, { recursive: true, force: true });
   });

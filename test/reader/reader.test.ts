@@ -3,7 +3,7 @@
  * in place, files come and go, and a file that shrinks under the mapping is skipped, not fatal.
  * Run with the native mapping and with the plain-read fallback; both must agree.
  */
-import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,24 @@ describe.each(modes)('incremental reading ($name)', ({ disableNative }) => {
     const mapped = collector.directory.scan().files.reduce((n, f) => n + f.mappedBytes, 0);
     if (disableNative) expect(mapped).toBe(0);
     else if (loadNative() !== null || IN_CI) expect(mapped).toBe(4 * 65536);
+  });
+
+  it('does not look at a skipped file again until it changes (size, used or mtime)', () => {
+    const bad = join(dir, 'counter_8888.db');
+    const bytes = buildDb([{ key: requestKey('500', 'GET'), value: 1 }], { slot: 16, size: 65536 });
+    bytes[12 + requestKey('500', 'GET').length] = 0x41; // padding that is not a space: bad_padding
+    writeFileSync(bad, bytes);
+    const before = lines(collector);
+    const attempts = collector.directory.failedIndexUpdates;
+    expect(attempts).toBe(1);
+    for (let i = 0; i < 3; i++) expect(lines(collector)).toEqual(before);
+    expect(collector.directory.failedIndexUpdates).toBe(attempts); // skipped, unchanged: not re-read
+    expect(collector.directory.scan().skipped.map((s) => [s.fileName, s.reason, s.isNew])).toEqual([['counter_8888.db', 'bad_padding', false]]);
+    utimesSync(bad, new Date(), new Date(Date.now() + 5000)); // mtime changes: looked at once more
+    lines(collector);
+    expect(collector.directory.failedIndexUpdates).toBe(attempts + 1);
+    lines(collector);
+    expect(collector.directory.failedIndexUpdates).toBe(attempts + 1);
   });
 
   it('parses appended entries and new files only, and sees value updates without parsing', () => {

@@ -13,7 +13,7 @@
  */
 import type { SkipReason } from '../../src/reader/mapped-file.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,38 @@ const write = (dir: string, file: string, bytes: Uint8Array | string): void => w
 const OUTSIDE = join(tmp, 'outside');
 mkdirSync(OUTSIDE);
 writeFileSync(join(OUTSIDE, 'counter_1.db'), buildDb(one(1000), { slot: 16 }));
+
+/**
+ * A sparse file whose one entry has a key of `n` bytes that fits inside `used`: `[`, then zeros
+ * (never written: no blocks on disk), `]`, valid padding and value. Decoding a key that long would
+ * throw ERR_STRING_TOO_LONG (V8 strings end at ~512 MiB) out of the scan.
+ */
+function hugeKeyFile(path: string, n: number): void {
+  const pad = 8 - ((4 + n) % 8);
+  const used = 8 + 4 + n + pad + 16;
+  const head = Buffer.alloc(13);
+  head.writeInt32LE(used, 0);
+  head.writeUInt32LE(n, 8);
+  head.write('[', 12, 'latin1');
+  const tail = Buffer.alloc(1 + pad + 16, 0x20);
+  tail.write(']', 0, 'latin1');
+  tail.writeDoubleLE(5, 1 + pad);
+  tail.writeDoubleLE(0, 1 + pad + 8);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, head, 0, head.length, 0);
+    writeSync(fd, tail, 0, tail.length, 12 + n - 1);
+  } finally {
+    closeSync(fd);
+  }
+  truncateSync(path, used + 64);
+}
+
+/** A valid metric key exactly `n` bytes long (ASCII), its label value padding it out. */
+function keyOfLength(n: number): string {
+  const [head, tail] = ['["bad", "bad_total", {"x": "', '"}, "h"]'];
+  return head + 'x'.repeat(n - head.length - tail.length) + tail;
+}
 
 const HUGE_ENTRIES = 100_000;
 const MANY_FILES = 10_000;
@@ -356,6 +388,18 @@ const KINDS: readonly Kind[] = [
     reason: null,
     large: true,
     extra: () => [`many_total ${(MANY_FILES * (MANY_FILES - 1)) / 2}`, ...Array.from({ length: 10 }, (_, f) => `many_total{f="${f}"} ${MANY_FILES / 10}`)],
+  },
+  {
+    name: 'a 600 MiB key inside used (sparse file; valid length field)',
+    file: 'counter_139.db',
+    setup: (d) => hugeKeyFile(join(d, 'counter_139.db'), 600 * 2 ** 20),
+    reason: 'key_too_long',
+  },
+  {
+    name: 'a key 1 byte longer than the 1 MiB maximum',
+    file: 'counter_140.db',
+    setup: (d) => write(d, 'counter_140.db', buildDb([...one(2), { key: keyOfLength(2 ** 20 + 1), value: 3 }], { slot: 16 })),
+    reason: 'key_too_long',
   },
 ];
 
