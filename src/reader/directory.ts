@@ -66,7 +66,7 @@ export class Directory {
     readonly path: string,
     options: DirectoryOptions = {},
   ) {
-    this.probe = new LivenessProbe(options.liveness ?? 'auto', loadNative());
+    this.probe = new LivenessProbe(options.liveness ?? 'auto', loadNative(), this.path);
     this.listing = new DirectoryListing(path);
     this.manifests = new ArchiveManifests(path);
     this.folded = new FoldedFiles(path, this.entries, this.probe, this.keyCache, () => {
@@ -104,6 +104,7 @@ export class Directory {
 
   scan(): ScanResult {
     const scan = ++this.scanCount;
+    const listedAt = performance.now();
     const listed = this.listing.list();
     // An unchanged listing: only the files being served need a look (folded ones cost nothing).
     const names = listed.fresh ? listed.names : this.activeNames();
@@ -119,7 +120,7 @@ export class Directory {
       if (!fileName.endsWith('.db')) continue;
       let e = this.entries.get(fileName);
       if (e === undefined) {
-        e = { state: UNOPENED, seen: scan, memo: newMemo(), absorbCheck: true };
+        e = { state: UNOPENED, seen: scan, memo: newMemo(listedAt), absorbCheck: true };
         this.entries.set(fileName, e);
       }
       e.seen = scan;

@@ -12,7 +12,7 @@
  * `pid` = writers are visible from the start (a shared pid namespace is promised); `off` = never
  * dead (the libraries' semantics: a file counts until it is deleted).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { NativeBinding } from '../native.js';
 
 export const LIVENESS_MODES = ['auto', 'lock', 'pid', 'off'] as const;
@@ -29,10 +29,13 @@ export interface LivenessMemo {
   pidNamed: boolean;
   /** Until then (performance.now() ms) a file without a lock is not looked at as closely again. */
   recheckAt: number;
+  /** When (performance.now() ms) the daemon first saw the file: a walk from before it cannot judge it. */
+  seenAt: number;
 }
 
-export function newMemo(): LivenessMemo {
-  return { lockSeen: false, mapper: 0, pidNamed: false, recheckAt: 0 };
+/** `seenAt`: when the listing that found the file was read (default: now). */
+export function newMemo(seenAt = performance.now()): LivenessMemo {
+  return { lockSeen: false, mapper: 0, pidNamed: false, recheckAt: 0, seenAt };
 }
 
 /** A mapper seen reading /proc/<pid>/maps is trusted while its process exists, re-read this often. */
@@ -62,23 +65,38 @@ export class LivenessProbe {
   /** Some process was seen mapping a metrics file: an unmapped file now means a dead writer. */
   private writersVisible: boolean;
   /** Per pid, the `dev ino` of what it maps; read at most once per pid per round. */
-  private maps = new Map<number, Set<string> | null>();
-  /** `dev ino` → a pid mapping it, from the last walk over all processes. */
-  private mappers: Map<string, number> | null = null;
+  private maps = new Map<number, MapsSet | null>();
+  /**
+   * `dev ino` → every pid mapping it, from the last walk over all processes. Kept for the walk
+   * interval and shared by scans and the background probe of folded files (whoever walks first),
+   * so neither starves the other; its pids are re-read (fresh per round) before they count.
+   */
+  private mappers: Map<string, number[]> | null = null;
   private lastWalk = -Infinity;
   private walkInterval = PROC_WALK_INTERVAL_MS;
+  /** The metrics directory's real path: a walk that finds a process mapping one of its `.db` files sees writers. */
+  private readonly dirPrefix: string | null;
 
   constructor(
     readonly mode: LivenessMode,
     private readonly native: NativeBinding | null,
+    dir?: string,
   ) {
     this.writersVisible = mode === 'pid';
+    let prefix: string | null = null;
+    if (dir !== undefined) {
+      try {
+        prefix = realpathSync(dir).replace(/\/$/, '') + '/';
+      } catch {
+        prefix = null;
+      }
+    }
+    this.dirPrefix = prefix;
   }
 
   /** Start a round of checks (a scan): process maps are read afresh, at most once per pid. */
   beginRound(): void {
     if (this.maps.size > 0) this.maps = new Map();
-    this.mappers = null;
   }
 
   /**
@@ -112,16 +130,18 @@ export class LivenessProbe {
       }
     }
     memo.recheckAt = now + UNKNOWN_RECHECK_MS;
-    // Then every process (rate-limited): a custom id, or a writer that died.
-    const mappers = walk ? this.walk() : null;
+    // Then every process (rate-limited, the last walk shared): a custom id, or a writer that died.
+    const mappers = walk ? this.walk() : this.mappers;
     if (mappers === null) return 'unknown';
-    const pid = mappers.get(key);
-    if (pid !== undefined) {
+    for (const pid of mappers.get(key) ?? []) {
+      if (this.processMaps(pid)?.has(key) !== true) continue; // it died (or unmapped) since the walk
       memo.mapper = pid;
       memo.recheckAt = now + MAPPER_RECHECK_MS;
       this.sawWriter();
       return 'live';
     }
+    // A walk from before the file was first seen cannot say no one maps it.
+    if (!mappers.has(key) && this.lastWalk < memo.seenAt) return 'unknown';
     memo.mapper = 0;
     // A process by that pid whose maps we may not read (another user): give it the benefit of the doubt.
     if (named > 0 && this.processMaps(named) === null && processExists(named)) return 'unknown';
@@ -145,7 +165,7 @@ export class LivenessProbe {
     }
   }
 
-  private processMaps(pid: number): Set<string> | null {
+  private processMaps(pid: number): MapsSet | null {
     let m = this.maps.get(pid);
     if (m === undefined) {
       m = readMaps(pid);
@@ -154,13 +174,13 @@ export class LivenessProbe {
     return m;
   }
 
-  /** Who maps what, over every visible process; null when walked too recently to walk again. */
-  private walk(): Map<string, number> | null {
-    if (this.mappers !== null) return this.mappers;
+  /** Who maps what, over every visible process: the last walk while it is recent, else walked afresh. */
+  private walk(): Map<string, number[]> | null {
     const now = performance.now();
-    if (now - this.lastWalk < this.walkInterval) return null;
+    if (now - this.lastWalk < this.walkInterval) return this.mappers;
     this.lastWalk = now;
-    const mappers = new Map<string, number>();
+    const mappers = new Map<string, number[]>();
+    let visible = false;
     let pids: string[] = [];
     try {
       pids = readdirSync('/proc').filter((n) => PID.test(n));
@@ -172,8 +192,14 @@ export class LivenessProbe {
       if (pid === process.pid) continue;
       const m = this.processMaps(pid);
       if (m === null) continue;
-      for (const k of m) if (!mappers.has(k)) mappers.set(k, pid);
+      if (this.dirPrefix !== null && m.dbPaths.some((p) => p.startsWith(this.dirPrefix!))) visible = true;
+      for (const k of m) {
+        const l = mappers.get(k);
+        if (l === undefined) mappers.set(k, [pid]);
+        else l.push(pid);
+      }
     }
+    if (visible) this.sawWriter();
     // No writer seen yet (another pid namespace?): walk less often; the first one seen resets it.
     if (!this.writersVisible) this.walkInterval = Math.min(this.walkInterval * 2, PROC_WALK_MAX_INTERVAL_MS);
     this.mappers = mappers;
@@ -181,19 +207,25 @@ export class LivenessProbe {
   }
 }
 
+/** The `dev ino` of every file a process maps, and the paths of the `.db` files among them. */
+type MapsSet = Set<string> & { dbPaths: string[] };
+
 /** The `dev ino` of every file the process maps, as /proc/<pid>/maps prints them; null if unreadable. */
-function readMaps(pid: number): Set<string> | null {
+function readMaps(pid: number): MapsSet | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/maps`, 'latin1');
   } catch {
     return null;
   }
-  const out = new Set<string>();
+  const out = Object.assign(new Set<string>(), { dbPaths: [] as string[] });
   for (const line of text.split('\n')) {
     // address perms offset dev inode [path]
     const parts = line.split(/\s+/, 5);
-    if (parts.length === 5 && parts[4] !== '0') out.add(`${parts[3]} ${parts[4]}`);
+    if (parts.length === 5 && parts[4] !== '0') {
+      out.add(`${parts[3]} ${parts[4]}`);
+      if (line.endsWith('.db')) out.dbPaths.push(line.slice(line.indexOf('/')));
+    }
   }
   return out;
 }

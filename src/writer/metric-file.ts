@@ -61,6 +61,9 @@ export class MetricFile {
       const file = new MetricFile(path, fd, native, s.layout, slotWidthOf(s.layout));
       try {
         file.load();
+        // A live* gauge belongs to one process lifetime: its lock was free, so the file's previous
+        // writer is gone (died or exited), and its values must not count for this process.
+        if (prefix.startsWith('gauge_live')) file.zeroValues();
       } catch (e) {
         file.close();
         throw e;
@@ -75,6 +78,14 @@ export class MetricFile {
     const known = this.index.get(key);
     if (known !== undefined) return known;
     return this.append(key);
+  }
+
+  /** Every entry's value (and timestamp) back to 0, as if this process had just created it. */
+  private zeroValues(): void {
+    for (const at of this.index.values()) {
+      this.f64[at] = 0;
+      if (this.slot === 16) this.f64[at + 1] = 0;
+    }
   }
 
   close(): void {

@@ -177,6 +177,14 @@ const scenarios = {
     new Gauge({ name: 'lc_rss_max_bytes', help: 'RSS.', multiprocessMode: 'max' }).set(100 + idx);
     holdUntilStdinCloses();
   },
+  /** `in-flight N`: N requests in flight (livesum) and one connection (liveall), a counter; holds until stdin closes. */
+  'in-flight'() {
+    new Counter({ name: 'lc_jobs_total', help: 'Jobs.' }).inc();
+    new Gauge({ name: 'lc_in_flight', help: 'In flight.', multiprocessMode: 'livesum' }).inc(Number(rest[0]));
+    const connected = new Gauge({ name: 'lc_connected', help: 'Connected.', labelNames: ['peer'], multiprocessMode: 'liveall' });
+    if (Number(rest[0]) > 0) connected.labels({ peer: 'busy' }).set(1);
+    holdUntilStdinCloses();
+  },
   /** `count N`: adds N to a counter, then holds its file until stdin closes. */
   count() {
     new Counter({ name: 'lc_count_total', help: 'Counted.' }).inc(Number(rest[0]));

@@ -31,6 +31,22 @@ async function killed(w: HeldWriter): Promise<void> {
 }
 
 describe('a writer killed with SIGKILL', () => {
+  it('our writer: a successor under the same stable id starts its live* gauges from zero, its counters continue', async () => {
+    const dir = mkdtempSync(join(tmp, 'successor-'));
+    const first = holdWriter(dir, 'python', 'stable', 'in-flight', [0, 3]);
+    await first.ready;
+    const c = new Collector(dir);
+    expect(samples(c)).toEqual(['lc_connected{peer="busy",pid="stable"} 1', 'lc_in_flight{} 3', 'lc_jobs_total{} 1']);
+    await killed(first);
+    const second = holdWriter(dir, 'python', 'stable', 'in-flight', [0, 0]);
+    await second.ready;
+    // The same files, taken over: nothing in flight, the counter goes on (1 + 1); the liveall file it
+    // has not opened (no connection yet) stays its dead predecessor's.
+    expect(samples(c)).toEqual(['lc_in_flight{} 0', 'lc_jobs_total{} 2']);
+    await killed(second);
+    c.close();
+  });
+
   it('our writer: its live* gauges vanish at the next collection, counters and other gauges stay, its files are unmapped', async () => {
     const dir = mkdtempSync(join(tmp, 'ours-'));
     const a = holdWriter(dir, 'python', 'w1', 'lifecycle', [0]);

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
 import { parseExposition } from '../helpers/parse-exposition.js';
 import { holdProcess, holdWriter, WRITER_WORKER, writerEnv, type HeldWriter } from '../helpers/writer-process.js';
 
+const { python } = peers();
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-lifecycle-daemon-'));
 const running: { daemons: Daemon[]; writers: HeldWriter[] } = { daemons: [], writers: [] };
 afterEach(async () => {
@@ -143,5 +145,69 @@ describe('/status and self metrics', () => {
     );
     expect(status.body['counts']).toMatchObject({ live: 1, dead: 0 });
     expect(await total()).toBe(12);
+  });
+});
+
+describe('live means live within one probe interval', () => {
+  /** A Python prometheus_client writer whose `livesum` gauge is 1 while it lives (it never marks itself dead). */
+  function pythonWorker(dir: string): HeldWriter {
+    const code = [
+      'import sys',
+      'from prometheus_client import Counter, Gauge',
+      "Counter('py_started', 'Started.').inc()",
+      "Gauge('py_live', 'Live workers.', multiprocess_mode='livesum').set(1)",
+      "print('ready', flush=True)",
+      'sys.stdin.read()',
+    ].join('\n');
+    const w = holdProcess(python.command, ['-c', code], { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir });
+    running.writers.push(w);
+    return w;
+  }
+
+  async function livesum(d: Daemon): Promise<number | undefined> {
+    return parseExposition(await (await request(`${d.url}/metrics`)).body.text()).samples.find((s) => s.name === 'py_live')?.value;
+  }
+
+  /** Scrapes every 50 ms until the gauge reads `want`; returns the ms it took. */
+  async function msUntil(d: Daemon, want: number): Promise<number> {
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
+      if ((await livesum(d)) === want) return performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Infinity;
+  }
+
+  peerAvailableUnderCi(python);
+  it.skipIf(!python.available)('a kill -9ed Python writer leaves livesum within 1 s, with folded files probed in the background, and after a restart', async () => {
+    const dir = mkdtempSync(join(tmp, 'livesum-'));
+    // Dead writers' files already there: the background probe of folded files runs every 250 ms.
+    for (let i = 0; i < 3; i++) {
+      const gone = pythonWorker(dir);
+      await gone.ready;
+      gone.kill();
+      await gone.exited;
+    }
+    const live = [pythonWorker(dir), pythonWorker(dir), pythonWorker(dir)];
+    await Promise.all(live.map((w) => w.ready));
+    const d = await daemon(['--dir', dir]);
+    expect(await livesum(d)).toBe(3); // the dead writers' files are dead from the first scrape
+    expect(await getJson(`${d.url}/status`).then((s) => s.body['counts'])).toMatchObject({ live: 6, unknown: 0, dead: 6 });
+    for (const [w, left] of [[live[0]!, 2], [live[1]!, 1]] as const) {
+      await new Promise((r) => setTimeout(r, 700)); // let the shared /proc walk be taken by whoever comes first
+      w.kill();
+      await w.exited;
+      expect(await msUntil(d, left)).toBeLessThan(1000);
+    }
+    expect(await livesum(d)).toBe(1);
+
+    // A restart with the dead files present: only the live writer counts, from the first scrape on.
+    await d.stop();
+    running.daemons.splice(running.daemons.indexOf(d), 1);
+    const again = await daemon(['--dir', dir]);
+    expect(await livesum(again)).toBe(1);
+    expect(await getJson(`${again.url}/status`).then((s) => s.body['counts'])).toMatchObject({ live: 2, unknown: 0, dead: 10 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await livesum(again)).toBe(1);
   });
 });
