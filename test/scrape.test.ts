@@ -12,7 +12,7 @@ const FIXTURES = join(import.meta.dirname, 'fixtures');
 function service(dir: string) {
   const collector = new Collector(dir);
   const collect = vi.spyOn(collector, 'collect');
-  const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: true }), pino({ level: 'silent' }));
+  const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: 'compiled' }), pino({ level: 'silent' }));
   return { collector, collect, scrape };
 }
 
