@@ -29,6 +29,8 @@ export interface SpawnOptions {
   /** Run the daemon as this user and group (the test runs as root: to drop privileges). */
   readonly uid?: number;
   readonly gid?: number;
+  /** The bin script to run (default: this checkout's bin/multiproc-exporter). */
+  readonly bin?: string;
 }
 
 /** Starts `multiproc-exporter serve ARGS --web.listen-address 127.0.0.1:0` and waits for its start line. */
@@ -36,7 +38,7 @@ export function startDaemon(args: readonly string[], options: SpawnOptions = {})
   const listen = options.noListenFlag === true ? [] : ['--web.listen-address', '127.0.0.1:0'];
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const child = spawn(process.execPath, [BIN, 'serve', ...listen, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? BIN, 'serve', ...listen, ...args], {
     env: env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid }),
