@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Collector } from './collector.js';
 import { ConfigError, formatListenAddress, type Config, type ListenAddress } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { loadNative, nativeLoadError } from './native.js';
+import { loadNative, nativeAddon, nativeLoadError } from './native.js';
 import { DirectoryWatch } from './reader/directory-watch.js';
 import { directoryFilesystem } from './reader/filesystem.js';
 import { Compactor, type CrashPoint } from './compaction/compactor.js';
@@ -46,8 +46,9 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const owned = createLogger({ level: config.logLevel, format: config.logFormat, file: config.logFile });
   const logger = owned.logger;
   const binding = loadNative();
-  const native = binding !== null;
-  if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
+  const addon = nativeAddon();
+  const native = addon?.source ?? 'none';
+  if (binding === null) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
   const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
@@ -110,6 +111,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       version: VERSION,
       node: process.version,
       native,
+      nativeAddon: addon?.path ?? null,
       dir: config.dir,
       listen: formatListenAddress(addresses[0]!),
       health: formatListenAddress(addresses[1] ?? addresses[0]!),

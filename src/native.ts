@@ -1,11 +1,21 @@
 /**
- * Typed loader for the optional native addon (native/mmap.cc), built by
- * native/build.mjs into <package root>/native/build/Release/multiproc_mmap.node.
+ * Typed loader for the optional native addon (native/mmap.cc). Two builds of it can be there:
  *
- * The reader uses it when available and falls back to plain reads otherwise;
- * the writer requires it.
+ * - compiled: native/build/Release/multiproc_mmap.node, built by native/build.mjs (the npm
+ *   "install" script) in a checkout, or when the package has no prebuilt one that fits;
+ * - prebuilt: prebuilds/<platform>-<arch>/multiproc_mmap.napi.<libc>.node, shipped in the npm
+ *   package (native/prebuild.mjs makes it when the package is packed).
+ *
+ * The compiled one is tried first (in a checkout it is the one built from the sources you edit),
+ * then the prebuilt one. MULTIPROC_EXPORTER_NATIVE_ADDON names one file instead (reported as
+ * compiled: the sanitizer build of `npm run test:native-asan` is loaded this way).
+ *
+ * The reader uses the addon when available and falls back to plain reads otherwise; the writer
+ * requires it.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeBinding {
@@ -47,37 +57,71 @@ export interface NativeBinding {
 
 const EXPORTS = ['mmap', 'munmap', 'msync', 'madvise', 'flock', 'fileSize', 'pageSize', 'faultCount', 'maxLength'] as const;
 
+/** Where the loaded addon came from (build_info's `native` label; 'none' when nothing loaded). */
+export type NativeSource = 'prebuilt' | 'compiled';
+
+interface Candidate {
+  readonly source: NativeSource;
+  readonly path: string;
+  /** Said when the file does not exist. */
+  readonly missing: string;
+}
+
 // src/native.ts and dist/native.js are both one level below the package root.
-const BUILT_ADDON_PATH = fileURLToPath(new URL('../native/build/Release/multiproc_mmap.node', import.meta.url));
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const COMPILED_PATH = path.join(PACKAGE_ROOT, 'native', 'build', 'Release', 'multiproc_mmap.node');
 
-/**
- * The addon file loaded: the built one, or MULTIPROC_EXPORTER_NATIVE_ADDON (an absolute path; the
- * sanitizer test build, `npm run test:native-asan`, is loaded this way).
- */
-export const ADDON_PATH = process.env.MULTIPROC_EXPORTER_NATIVE_ADDON || BUILT_ADDON_PATH;
+/** 'glibc' or 'musl' on Linux (Node's report names the glibc it runs on; musl has none), else null. */
+function hostLibc(): 'glibc' | 'musl' | null {
+  if (process.platform !== 'linux') return null;
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
 
-let loaded: NativeBinding | null = null;
+/** The files to try, in order (the names native/addon.mjs gives them); libc is looked up only if needed. */
+function* candidates(): Generator<Candidate> {
+  const explicit = process.env.MULTIPROC_EXPORTER_NATIVE_ADDON;
+  if (explicit) {
+    yield { source: 'compiled', path: explicit, missing: `MULTIPROC_EXPORTER_NATIVE_ADDON=${explicit} does not exist` };
+    return;
+  }
+  yield { source: 'compiled', path: COMPILED_PATH, missing: `not built (${COMPILED_PATH} missing; run \`node native/build.mjs\`)` };
+  const libc = hostLibc();
+  const platform = `${process.platform}-${process.arch}`;
+  const prebuilt = path.join(PACKAGE_ROOT, 'prebuilds', platform, `multiproc_mmap.napi${libc ? `.${libc}` : ''}.node`);
+  yield { source: 'prebuilt', path: prebuilt, missing: `not prebuilt for ${[platform, libc].filter(Boolean).join(' ')} (${prebuilt} missing)` };
+}
+
+let loaded: { binding: NativeBinding; source: NativeSource; path: string } | null = null;
 let loadFailure: string | null = null;
 let tried = false;
 let lastError: string | null = null;
 
-function tryLoad(): void {
-  tried = true;
+/** The binding in the candidate's file, or why not. */
+function load(c: Candidate): NativeBinding | string {
   try {
-    const mod = createRequire(import.meta.url)(ADDON_PATH) as Record<string, unknown>;
+    const mod = createRequire(import.meta.url)(c.path) as Record<string, unknown>;
     const missing = EXPORTS.filter((name) => typeof mod[name] !== 'function');
-    if (missing.length > 0) {
-      loadFailure = `native addon ${ADDON_PATH} lacks ${missing.join(', ')} (stale build? run \`node native/build.mjs\`)`;
-      return;
-    }
-    loaded = mod as unknown as NativeBinding;
+    if (missing.length > 0) return `${c.path} lacks ${missing.join(', ')} (stale build? run \`node native/build.mjs\`)`;
+    return mod as unknown as NativeBinding;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | null)?.code;
-    loadFailure =
-      code === 'MODULE_NOT_FOUND'
-        ? `native addon not built (${ADDON_PATH} missing; run \`node native/build.mjs\`)`
-        : `native addon ${ADDON_PATH} failed to load: ${err instanceof Error ? err.message : String(err)}`;
+    return code === 'MODULE_NOT_FOUND' && !existsSync(c.path) ? c.missing : `${c.path} failed to load: ${err instanceof Error ? err.message : String(err)}`;
   }
+}
+
+function tryLoad(): void {
+  tried = true;
+  const reasons: string[] = [];
+  for (const c of candidates()) {
+    const result = load(c);
+    if (typeof result !== 'string') {
+      loaded = { binding: result, source: c.source, path: c.path };
+      return;
+    }
+    reasons.push(result);
+  }
+  loadFailure = `native addon ${reasons.join('; and ')}`;
 }
 
 /** The addon, or null if it could not be loaded; never throws. Loaded once, lazily. */
@@ -89,7 +133,13 @@ export function loadNative(): NativeBinding | null {
   }
   if (!tried) tryLoad();
   lastError = loadFailure;
-  return loaded;
+  return loaded?.binding ?? null;
+}
+
+/** Which addon loadNative() uses (its source and file), or null if none (or disabled). */
+export function nativeAddon(): { readonly source: NativeSource; readonly path: string } | null {
+  if (loadNative() === null || loaded === null) return null;
+  return { source: loaded.source, path: loaded.path };
 }
 
 /** Why loading failed (for one log line), or null if loaded / not tried. */

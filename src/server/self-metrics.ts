@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 import type { Collection } from '../collector.js';
 import type { CompactionResult } from '../compaction/compactor.js';
 import type { Label } from '../format/label.js';
+import type { NativeSource } from '../native.js';
 import type { MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { dialectOf } from '../reader/mapped-file.js';
 import type { Rejection } from '../exposition/gate.js';
@@ -47,7 +48,7 @@ export class SelfMetrics {
    * `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded;
    * `logWriteErrors`: log lines the log file could not take (they went to stderr).
    */
-  constructor(info: { version: string; native: boolean; faults?: () => number; logWriteErrors?: () => number }) {
+  constructor(info: { version: string; native: NativeSource | 'none'; faults?: () => number; logWriteErrors?: () => number }) {
     const registers = [this.registry];
     this.scrapeDuration = new Histogram({
       name: `${SELF_PREFIX}scrape_duration_seconds`,
@@ -143,10 +144,10 @@ export class SelfMetrics {
     });
     new Gauge({
       name: `${SELF_PREFIX}build_info`,
-      help: 'Version of multiproc-exporter and Node.js; native is whether files are memory-mapped.',
+      help: 'Version of multiproc-exporter and Node.js; native is the mmap addon in use: prebuilt (shipped in the package), compiled (built from source) or none (plain reads).',
       labelNames: ['version', 'nodejs_version', 'native'],
       registers,
-    }).set({ version: info.version, nodejs_version: process.version, native: String(info.native) }, 1);
+    }).set({ version: info.version, nodejs_version: process.version, native: info.native }, 1);
     collectDefaultMetrics({ register: this.processRegistry, prefix: SELF_PREFIX });
     // Gauges named `_total` (sums of the per-type gauges beside them): `promtool check metrics`
     // fails any exposition holding one (exit 3), so the daemon's output would never lint clean.

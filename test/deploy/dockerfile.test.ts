@@ -61,16 +61,16 @@ describe('deploy/Dockerfile', () => {
     expect(pkg.engines.node).toBe('>=20.19');
   });
 
-  it('packs the package and installs the tarball (compiling the addon, or failing) in the build stage', () => {
+  it('packs the package (compiling the prebuilt addon) and installs the tarball (taking it, or failing) in the build stage', () => {
     const runs = buildStage.filter((i) => i.keyword === 'RUN').map((i) => i.args);
     expect(runs).toEqual([
       'npm ci --ignore-scripts --no-audit --no-fund',
       'npm pack --pack-destination /tmp && MULTIPROC_EXPORTER_REQUIRE_NATIVE=1 npm install --global --prefix /opt/multiproc-exporter --omit=dev --no-audit --no-fund /tmp/multiproc-exporter-*.tgz',
     ]);
-    // What npm pack needs: the manifest, the compiler's configs, and the sources of every "files" entry (dist/ is built from src/).
+    // What npm pack needs: the manifest, the compiler's configs, and the sources of every "files" entry (dist/ is built from src/, prebuilds/ from native/).
     const copied = buildStage.filter((i) => i.keyword === 'COPY').flatMap((i) => i.args.split(' ').slice(0, -1));
     expect(copied.sort()).toEqual(['bin', 'native', 'package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
-    for (const f of pkg.files) expect(copied.includes(f.split('/')[0]!) || f === 'dist', f).toBe(true);
+    for (const f of pkg.files) expect(copied.includes(f.split('/')[0]!) || f === 'dist' || f === 'prebuilds', f).toBe(true);
   });
 
   it('the runtime stage only copies the installed package, runs as a numeric non-root user, and starts its bin', () => {

@@ -4,12 +4,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADDON_PATH, loadNative, nativeLoadError, type NativeBinding } from '../../src/native.js';
+import { loadNative, nativeAddon, nativeLoadError, type NativeBinding } from '../../src/native.js';
 
 const isCI = process.env.CI === 'true' || process.env.CI === '1';
 
 const native = loadNative();
 const skipReason = native ? null : nativeLoadError();
+/** The file loaded (the compiled one here, or MULTIPROC_EXPORTER_NATIVE_ADDON): child processes load it directly. */
+const ADDON_PATH = nativeAddon()?.path ?? '';
 if (!native && !isCI) console.warn(`native addon tests skipped: ${skipReason}`);
 
 /** The addon; in CI (where it is required) a missing addon fails each test. */
@@ -59,6 +61,21 @@ describe('loadNative()', () => {
   it.runIf(isCI)('the addon is built and loadable (required when CI=true)', () => {
     expect(nativeLoadError()).toBeNull();
     expect(native).not.toBeNull();
+  });
+
+  it.runIf(isCI)('in a checkout the compiled addon is loaded, before any prebuilt one (or the file MULTIPROC_EXPORTER_NATIVE_ADDON names)', () => {
+    const explicit = process.env.MULTIPROC_EXPORTER_NATIVE_ADDON;
+    const compiled = path.join(import.meta.dirname, '..', 'native', 'build', 'Release', 'multiproc_mmap.node');
+    expect(nativeAddon()).toEqual({ source: 'compiled', path: explicit || compiled });
+  });
+
+  it('MULTIPROC_EXPORTER_NATIVE_ADDON is the only file tried: a missing one is the reason, nothing else is loaded', () => {
+    const missing = path.join(tmpDir, 'no-such-addon.node');
+    const dist = path.join(import.meta.dirname, '..', 'dist', 'native.js');
+    const child = `const n = await import(${JSON.stringify(dist)}); console.log(JSON.stringify([n.loadNative(), n.nativeAddon(), n.nativeLoadError()]));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, MULTIPROC_EXPORTER_NATIVE_ADDON: missing }, encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([null, null, `native addon MULTIPROC_EXPORTER_NATIVE_ADDON=${missing} does not exist`]);
   });
 });
 

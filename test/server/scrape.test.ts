@@ -14,7 +14,7 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 function service(dir: string) {
   const collector = new Collector(dir);
   const collect = vi.spyOn(collector, 'collect');
-  const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: true }), pino({ level: 'silent' }));
+  const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: 'compiled' }), pino({ level: 'silent' }));
   return { collector, collect, scrape };
 }
 
@@ -54,7 +54,7 @@ describe('ScrapeService', () => {
 
 describe("the daemon's own metrics", () => {
   it('hold no gauge named _total (prom-client\'s nodejs_active_*_total are left out)', async () => {
-    const families = await new SelfMetrics({ version: 'test', native: true }).families();
+    const families = await new SelfMetrics({ version: 'test', native: 'compiled' }).families();
     expect(families.filter((f) => f.type !== 'counter' && f.name.endsWith('_total')).map((f) => f.name)).toEqual([]);
     expect(families.map((f) => f.name)).toContain('multiproc_exporter_nodejs_active_handles'); // the per-type gauges stay
   });

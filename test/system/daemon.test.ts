@@ -75,7 +75,7 @@ describe('serving a directory', async () => {
     const text = r.body.toString();
     expect(mergedLines(text)).toEqual(expectedLines('v025-counter_basic'));
     expect(text).toContain('# TYPE multiproc_exporter_scrape_duration_seconds histogram\n');
-    expect(text).toMatch(/^multiproc_exporter_build_info\{native="true",nodejs_version="v\d+\.\d+\.\d+",version="\d+\.\d+\.\d+"\} 1$/m);
+    expect(text).toMatch(/^multiproc_exporter_build_info\{native="compiled",nodejs_version="v\d+\.\d+\.\d+",version="\d+\.\d+\.\d+"\} 1$/m);
     expect(text).toContain('multiproc_exporter_files{dialect="python",type="counter"} 3\n');
     expect(text).toContain('multiproc_exporter_files{dialect="unknown",type="counter"} 1\n'); // counter_999999.db: no entries yet
     expect(text).toContain('multiproc_exporter_entries 11\n');
