@@ -65,13 +65,13 @@ describe('loadNative()', () => {
 
   it.runIf(isCI)('in a checkout the compiled addon is loaded, before any prebuilt one (or the file MULTIPROC_EXPORTER_NATIVE_ADDON names)', () => {
     const explicit = process.env.MULTIPROC_EXPORTER_NATIVE_ADDON;
-    const compiled = path.join(import.meta.dirname, '..', 'native', 'build', 'Release', 'multiproc_mmap.node');
+    const compiled = path.join(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'multiproc_mmap.node');
     expect(nativeAddon()).toEqual({ source: 'compiled', path: explicit || compiled });
   });
 
   it('MULTIPROC_EXPORTER_NATIVE_ADDON is the only file tried: a missing one is the reason, nothing else is loaded', () => {
     const missing = path.join(tmpDir, 'no-such-addon.node');
-    const dist = path.join(import.meta.dirname, '..', 'dist', 'native.js');
+    const dist = path.join(import.meta.dirname, '..', '..', 'dist', 'native.js');
     const child = `const n = await import(${JSON.stringify(dist)}); console.log(JSON.stringify([n.loadNative(), n.nativeAddon(), n.nativeLoadError()]));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { env: { ...process.env, MULTIPROC_EXPORTER_NATIVE_ADDON: missing }, encoding: 'utf8', timeout: 20_000 });
     expect(r.stderr).toBe('');
