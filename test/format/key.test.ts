@@ -2,26 +2,13 @@
  * src/format/key.ts: entry keys of every dialect (docs/FORMAT.md §4).
  */
 import { describe, expect, it } from 'vitest';
+import { formatErrorOf } from '../helpers/format-error.js';
 import { decodeKey } from '../../src/format/key.js';
 import { FormatError, type FormatErrorReason } from '../../src/format/layout.js';
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Run `fn`, require a FormatError with this reason (and offset, when given); return it. */
-function formatErrorOf(fn: () => unknown, reason: FormatErrorReason, offset?: number): FormatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a FormatError').toBeInstanceOf(FormatError);
-  const err = caught as FormatError;
-  expect(err.reason).toBe(reason);
-  if (offset !== undefined) expect(err.offset).toBe(offset);
-  return err;
-}
 
 const PY_JOBS = '["jobs_processed", "jobs_processed_total", {}, "Jobs processed (no labels)."]'; // n = 77
 

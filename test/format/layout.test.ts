@@ -4,26 +4,13 @@
  * Python/Ruby fixture files.
  */
 import { describe, expect, it } from 'vitest';
+import { formatErrorOf } from '../helpers/format-error.js';
 import { checkUsed, detectSlotWidth, entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type FormatErrorReason, type SlotWidth } from '../../src/format/layout.js';
 import { buildDb, type DbEntry } from '../helpers/db-bytes.js';
 import { fixtureDirs, dbFilesOf, loadFixture } from './fixture-files.js';
 
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
-/** Run `fn`, require a FormatError with this reason (and offset, when given); return it. */
-function formatErrorOf(fn: () => unknown, reason: FormatErrorReason, offset?: number): FormatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a FormatError').toBeInstanceOf(FormatError);
-  const err = caught as FormatError;
-  expect(err.reason).toBe(reason);
-  if (offset !== undefined) expect(err.offset).toBe(offset);
-  return err;
-}
 
 const PY_JOBS = '["jobs_processed", "jobs_processed_total", {}, "Jobs processed (no labels)."]'; // n = 77
 
