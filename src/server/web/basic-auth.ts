@@ -5,9 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { isMap } from 'yaml';
 import { isNull, type ConfigFile, type Entry } from './config-file.js';
 
 const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/**
+ * Whether the section is written as an empty mapping, `basic_auth_users: {}`: basic auth
+ * deliberately off. An absent section or an empty value (`basic_auth_users:`) is not: a file cut
+ * short by a non-atomic rewrite looks just like that.
+ */
+export function declaresNoUsers(section: Entry | undefined): boolean {
+  return section !== undefined && isMap(section.value) && section.value.items.length === 0;
+}
 
 /** The `basic_auth_users` section: username → bcrypt hash (empty: no basic auth). */
 export function parseBasicAuthUsers(file: ConfigFile, section: Entry | undefined): Map<string, string> {

@@ -1,6 +1,7 @@
 /**
  * Basic auth (src/server/web/basic-auth.ts): `basic_auth_users` must hold bcrypt hashes and
- * usernames basic auth can carry; `BasicAuth` accepts the right password and nothing else, runs a
+ * usernames basic auth can carry, and `basic_auth_users: {}` is told from an
+ * absent or empty section; `BasicAuth` accepts the right password and nothing else, runs a
  * decoy compare for unknown users, and caches successful checks (64 entries, least recently used
  * evicted, one bcrypt run shared by concurrent identical checks).
  */
@@ -34,6 +35,16 @@ describe('basic_auth_users', () => {
     expect(loadError(`basic_auth_users:\n  alice: '${aliceHash.replace('$04$', '$03$')}'\n`).message).toContain(
       'basic_auth_users.alice: not a bcrypt hash',
     );
+  });
+
+  it('tells `basic_auth_users: {}` (auth off on purpose) from an absent or empty section (maybe a cut-short file)', () => {
+    const declared = (yaml: string): boolean => loadWebConfig(writeConfig(yaml)).basicAuthDeclaredOff;
+    expect(declared('basic_auth_users: {}\n')).toBe(true);
+    expect(declared('basic_auth_users: {} # off\nhttp_server_config:\n')).toBe(true);
+    for (const yaml of ['', '{}\n', 'basic_auth_users:\n', 'basic_auth_users: ~\n', 'basic_auth_users: null\n', 'http_server_config:\n', `basic_auth_users:\n  alice: ${aliceHash}\n`]) {
+      expect([yaml, declared(yaml)]).toEqual([yaml, false]);
+    }
+    expect([loadWebConfig(writeConfig('')).empty, loadWebConfig(writeConfig('# only a comment\n')).empty, loadWebConfig(writeConfig('{}\n')).empty]).toEqual([true, true, false]);
   });
 
   it('rejects usernames basic auth can not carry', () => {
