@@ -92,7 +92,7 @@ export const OPTIONS = [
   { flag: '--readiness.min-workers <n>', key: 'readiness.minWorkers', env: [], def: '0', help: '/readiness also requires this many live workers with a fresh heartbeat (writer option heartbeatSeconds)' },
   { flag: '--readiness.max-heartbeat-age <duration>', key: 'readiness.maxHeartbeatAge', env: [], def: '30s', help: 'a heartbeat older than this is not fresh (e.g. 500ms, 30s, 2m)' },
   { flag: '--compaction', key: 'compaction', env: [], def: 'off', help: "fold dead writers' files into one archive file per type and delete them (the only option that writes to the directory)" },
-  { flag: '--compaction.interval <duration>', key: 'compaction.interval', env: [], def: '1m', help: 'time between compaction runs' },
+  { flag: '--compaction.interval <duration>', key: 'compaction.interval', env: [], def: '1m', help: 'time between compaction runs (at least 1s)' },
   { flag: '--web.max-requests <n>', key: 'web.maxRequests', env: [], def: '40', help: 'maximum number of scrapes of the metrics path in flight at once; more get 503 with Retry-After; 0 = no limit' },
   { flag: '--web.header-timeout <duration>', key: 'web.headerTimeout', env: [], def: '10s', help: 'close a connection whose request headers have not all arrived within this time (slowloris); e.g. 500ms, 10s, 1m' },
   { flag: '--web.request-timeout <duration>', key: 'web.requestTimeout', env: [], def: '30s', help: 'close a connection whose whole request has not arrived within this time; at least --web.header-timeout' },
@@ -103,6 +103,8 @@ export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 30_000;
 export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
+/** Each run scans the directory: below this it is busy work (1ms costs a third of a core on an idle directory). */
+export const MIN_COMPACTION_INTERVAL_MS = 1_000;
 
 /** The --help text of one option: what it does, its env vars and its default. */
 export function optionHelp(o: (typeof OPTIONS)[number]): string {
@@ -189,6 +191,12 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   if (requestTimeoutMs < headerTimeoutMs) {
     throw new ConfigError(`--web.request-timeout ${requestTimeoutMs} ms is shorter than --web.header-timeout ${headerTimeoutMs} ms: the request includes its headers`);
   }
+  const compactionIntervalMs = parseDuration(flags['compaction.interval'], '--compaction.interval', DEFAULT_COMPACTION_INTERVAL_MS);
+  if (compactionIntervalMs < MIN_COMPACTION_INTERVAL_MS) {
+    throw new ConfigError(
+      `--compaction.interval ${JSON.stringify(flags['compaction.interval'])}: at least 1s (every run scans the directory; compacting more often only burns CPU)`,
+    );
+  }
 
   return {
     dir: dirValue.value,
@@ -206,7 +214,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     readinessMinWorkers,
     readinessMaxHeartbeatAgeSeconds: parseDuration(flags['readiness.maxHeartbeatAge'], '--readiness.max-heartbeat-age', DEFAULT_MAX_HEARTBEAT_AGE_MS) / 1000,
     compaction: flags.compaction === true,
-    compactionIntervalMs: parseDuration(flags['compaction.interval'], '--compaction.interval', DEFAULT_COMPACTION_INTERVAL_MS),
+    compactionIntervalMs,
     maxRequests,
     headerTimeoutMs,
     requestTimeoutMs,

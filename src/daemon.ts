@@ -15,9 +15,9 @@ import { GracefulClose } from './server/graceful-close.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
-import { loadWebConfig, NO_WEB_CONFIG, WebConfigError, type WebConfig } from './server/web/config.js';
+import { WebConfigError, type WebConfig } from './server/web/config.js';
+import { loadWebSource, loadWebSourceOffThread } from './server/web/load-off-thread.js';
 import { WebSettings } from './server/web/settings.js';
-import { tlsFromFiles } from './server/web/tls.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -37,12 +37,15 @@ export interface RunningDaemon {
   /** Whether the metrics listener serves HTTPS. */
   readonly tls: boolean;
   stop(reason: string): Promise<void>;
-  /** Re-read the web config (and TLS files); a bad one is logged and the current one kept. */
-  reload(reason: string): void;
+  /**
+   * Re-read the web config (and TLS files) off the main thread; a bad one is logged and the
+   * current one kept. A reload asked for while one runs is done once it has finished.
+   */
+  reload(reason: string): Promise<void>;
 }
 
 export async function startDaemon(config: Config): Promise<RunningDaemon> {
-  const web = loadWeb(config);
+  const web = loadWeb(config); // on this thread: nothing is served yet
   const owned = createLogger({ level: config.logLevel, format: config.logFormat, file: config.logFile });
   const logger = owned.logger;
   const binding = loadNative();
@@ -157,7 +160,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     })();
     return stopping;
   };
-  const reload = (reason: string): void => {
+  const reloadOnce = async (reason: string): Promise<void> => {
     const source = config.webConfigFile ?? (config.tlsCertFile !== undefined ? `${config.tlsCertFile}, ${config.tlsKeyFile ?? ''}` : null);
     if (source === null) {
       logger.info({ reason }, 'nothing to reload: no --web.config.file or --tls.cert-file given');
@@ -165,7 +168,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     }
     let next: WebConfig;
     try {
-      next = loadWeb(config);
+      next = await loadWebSourceOffThread(config); // health and metrics keep answering meanwhile
     } catch (e) {
       self.webConfigReloaded(false);
       logger.error({ reason, file: source }, `web config reload failed: ${(e as Error).message}; keeping the previous configuration`);
@@ -179,6 +182,24 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     }
     self.webConfigReloaded(true);
     logger.info({ reason, file: source, tls: next.tls !== null, basicAuth: settings.auth.enabled, rateLimit: next.rateLimit }, 'web config reloaded');
+  };
+  let reloading = false;
+  let reloadAgain: string | null = null;
+  const reload = async (reason: string): Promise<void> => {
+    if (reloading) {
+      reloadAgain = reason; // several SIGHUPs during one reload: one more reload after it
+      return;
+    }
+    reloading = true;
+    try {
+      for (let next: string | null = reason; next !== null && stopping === null; ) {
+        reloadAgain = null;
+        await reloadOnce(next);
+        next = reloadAgain;
+      }
+    } finally {
+      reloading = false;
+    }
   };
   return { logger, addresses, tls: web.tls !== null, stop, reload };
 }
@@ -229,11 +250,10 @@ function checkFilesystem(dir: string, self: SelfMetrics, logger: Logger): void {
   }
 }
 
+/** The web settings at start (read and validated before anything listens); a bad one is a ConfigError. */
 function loadWeb(config: Config): WebConfig {
   try {
-    if (config.webConfigFile !== undefined) return loadWebConfig(config.webConfigFile);
-    const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined ? tlsFromFiles(config.tlsCertFile, config.tlsKeyFile) : null;
-    return { ...NO_WEB_CONFIG, tls };
+    return loadWebSource(config);
   } catch (e) {
     if (e instanceof WebConfigError) throw new ConfigError(e.message);
     throw e;

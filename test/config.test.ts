@@ -37,6 +37,10 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ ...base, 'readiness.minWorkers': '-1' }, {})).toThrow('--readiness.min-workers "-1": must be a whole number');
     expect(() => resolveConfig({ ...base, 'readiness.maxHeartbeatAge': '30' }, {})).toThrow('--readiness.max-heartbeat-age "30": expected a duration from 1ms to 24h such as 500ms, 10s, 1m or 1h');
     expect(() => resolveConfig({ ...base, 'compaction.interval': '0s' }, {})).toThrow('--compaction.interval "0s"');
+    expect(() => resolveConfig({ ...base, 'compaction.interval': '999ms' }, {})).toThrow(
+      new ConfigError('--compaction.interval "999ms": at least 1s (every run scans the directory; compacting more often only burns CPU)'),
+    );
+    expect(resolveConfig({ ...base, 'compaction.interval': '1000ms' }, {}).compactionIntervalMs).toBe(1_000);
   });
 
   it('reads --web.max-requests and the timeouts, and rejects bad values with the option named', () => {

@@ -4,6 +4,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { acceptsGzip, chooseFormat } from '../exposition/index.js';
 import type { Logger } from '../logger.js';
@@ -70,6 +71,15 @@ export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, re
     const web = o.web; // this request's settings, even if a reload swaps them meanwhile
     const { auth, tls } = web;
     for (const [name, value] of web.headers) res.setHeader(name, value);
+    // node keeps MAX_HEADER_COUNT + 1 of them (createListener): one more means there were too many.
+    if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
+      send(res, 431, 'text/plain; charset=utf-8', `431 request header fields too large: more than ${MAX_HEADER_COUNT} header fields (the limit of this server)\n`);
+      return;
+    }
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      send(res, 400, 'text/plain; charset=utf-8', '400 bad request: no Host header (HTTP/1.1 requires one)\n');
+      return;
+    }
     const bucket = web.rateLimit;
     if (bucket !== null && !bucket.take()) {
       const { burst, intervalMs } = bucket.settings;
@@ -169,10 +179,16 @@ export interface ListenerLimits {
   readonly requestTimeoutMs: number;
 }
 
-/** Request headers larger than this are answered 431 (node's default, made explicit). */
+/** Request header names and values larger than this in all are answered 431 (node's default, made explicit). */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
-/** An http or https server with timeouts set: a slow or idle client cannot hold a socket for long. */
+/** Requests with more header fields than this are answered 431 (Prometheus sends fewer than 10). */
+export const MAX_HEADER_COUNT = 100;
+
+/**
+ * An http or https server with timeouts set: a slow or idle client cannot hold a socket for long,
+ * not even one that opens a TLS connection and never starts the handshake.
+ */
 export function createListener(handler: (req: IncomingMessage, res: ServerResponse) => void, tls: TlsSettings | null, limits: ListenerLimits): Server {
   const options = {
     headersTimeout: limits.headerTimeoutMs,
@@ -180,10 +196,36 @@ export function createListener(handler: (req: IncomingMessage, res: ServerRespon
     // node checks both timeouts on this interval (default 30 s, which would stretch a 10 s timeout to 40 s).
     connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headerTimeoutMs / 4))),
     maxHeaderSize: MAX_HEADER_BYTES,
+    // Checked by the handler (431 or 400 with a body), not by node (which drops the extra headers, then says a bare 400 without a Host).
+    requireHostHeader: false,
   };
   const server =
-    tls === null ? createHttpServer(options, handler) : (createHttpsServer({ ...options, ...httpsServerOptions(tls) }, handler) as unknown as Server);
+    tls === null
+      ? createHttpServer(options, handler)
+      : // The header and request timers start once the handshake is done: this bounds the handshake (node's default is 120 s).
+        (createHttpsServer({ ...options, ...httpsServerOptions(tls), handshakeTimeout: limits.headerTimeoutMs }, handler) as unknown as Server);
   server.keepAliveTimeout = 15_000; // above Prometheus' idle connection reuse between scrapes
-  server.maxHeadersCount = 100;
+  server.maxHeadersCount = MAX_HEADER_COUNT + 1;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits));
   return server;
+}
+
+/**
+ * What node answers to a request it could not parse or that timed out (431, 408, 413, 400, then
+ * the connection is closed), with a body that names the limit, since node sends none.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, limits: ListenerLimits): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const [status, body] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? ['431 Request Header Fields Too Large', `431 request header fields too large: more than ${MAX_HEADER_BYTES} bytes of header names and values (the limit of this server)\n`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', `408 request timeout: the headers must arrive within ${limits.headerTimeoutMs} ms (--web.header-timeout), the whole request within ${limits.requestTimeoutMs} ms (--web.request-timeout)\n`]
+          : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+            ? ['413 Payload Too Large', '413 chunk extensions too large\n']
+            : ['400 Bad Request', '400 bad request: not a valid HTTP/1.1 request\n'];
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

@@ -5,9 +5,26 @@
  */
 import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { isMap } from 'yaml';
 import { isNull, type ConfigFile, type Entry } from './config-file.js';
 
 const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/**
+ * The highest bcrypt cost accepted (htpasswd's own maximum). Each step doubles the work: bcryptjs
+ * takes ~0.2 s per check at cost 10, so ~30 s at 17, and a hash of cost 31 would burn a core for
+ * days on every request that carries credentials.
+ */
+export const MAX_BCRYPT_COST = 17;
+
+/**
+ * Whether the section is written as an empty mapping, `basic_auth_users: {}`: basic auth
+ * deliberately off. An absent section or an empty value (`basic_auth_users:`) is not: a file cut
+ * short by a non-atomic rewrite looks just like that.
+ */
+export function declaresNoUsers(section: Entry | undefined): boolean {
+  return section !== undefined && isMap(section.value) && section.value.items.length === 0;
+}
 
 /** The `basic_auth_users` section: username → bcrypt hash (empty: no basic auth). */
 export function parseBasicAuthUsers(file: ConfigFile, section: Entry | undefined): Map<string, string> {
@@ -22,6 +39,14 @@ export function parseBasicAuthUsers(file: ConfigFile, section: Entry | undefined
       file.fail(
         where,
         `not a bcrypt hash (expected $2a$, $2b$ or $2y$, a cost of 04-31 and 53 more characters); passwords must be stored bcrypt-hashed, e.g. the output of htpasswd -nBC 10 "" | tr -d ':\\n'`,
+        entry.value ?? entry.key,
+      );
+    }
+    const cost = Number(hash.slice(4, 6));
+    if (cost > MAX_BCRYPT_COST) {
+      file.fail(
+        where,
+        `bcrypt cost ${cost} is above the limit of ${MAX_BCRYPT_COST}: each step doubles the CPU time of every request with credentials (cost ${cost} is ${2 ** (cost - MAX_BCRYPT_COST)} times cost ${MAX_BCRYPT_COST}); re-hash the password with a cost of 10 to ${MAX_BCRYPT_COST}, e.g. htpasswd -nBC 10 "" | tr -d ':\\n'`,
         entry.value ?? entry.key,
       );
     }

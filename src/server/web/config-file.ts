@@ -5,9 +5,9 @@
  * WebConfigError about the file is built, so each one says the file, the line and the key
  * (`web config /etc/web.yml:4: tls_server_config.client_auth_type: invalid value …`).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Scalar } from 'yaml';
+import { readRegularFile } from './regular-file.js';
 
 export type { YamlNode };
 
@@ -44,12 +44,15 @@ export class ConfigFile {
     this.root = this.deref(doc.contents);
   }
 
-  /** Reads and parses the file; an unreadable file or invalid YAML is a WebConfigError. */
+  /**
+   * Reads and parses the file; an unreadable file (not a regular file, over 1 MiB: see
+   * regular-file.ts) or invalid YAML is a WebConfigError.
+   */
   static read(file: string): ConfigFile {
     const path = resolve(file);
     let source: string;
     try {
-      source = readFileSync(path, 'utf8');
+      source = readRegularFile(path);
     } catch (err) {
       throw new WebConfigError(`web config ${path}: cannot read: ${describeFsError(err)}`);
     }

@@ -9,8 +9,8 @@
  * handshake at scrape time. Like exporter-toolkit (strict YAML unmarshalling) unknown keys are
  * errors; relative paths are resolved against the config file's directory.
  */
-import { parseBasicAuthUsers } from './basic-auth.js';
-import { ConfigFile } from './config-file.js';
+import { declaresNoUsers, parseBasicAuthUsers } from './basic-auth.js';
+import { ConfigFile, isNull } from './config-file.js';
 import { parseHttpServerConfig } from './http-config.js';
 import { parseRateLimit, type RateLimitSettings } from './rate-limit.js';
 import { parseTlsServerConfig } from './tls.js';
@@ -63,10 +63,14 @@ export interface WebConfig {
   readonly headers: ReadonlyMap<string, string>;
   /** Requests per listener (rate_limit); null = no limit. */
   readonly rateLimit: RateLimitSettings | null;
+  /** The file has no content (empty, whitespace or comments only): a reload refuses it (settings.ts). */
+  readonly empty: boolean;
+  /** The file says `basic_auth_users: {}`: the one way a reload may switch basic auth off (settings.ts). */
+  readonly basicAuthDeclaredOff: boolean;
 }
 
 /** No TLS, no auth, no extra headers, no rate limit: what the daemon serves without a web config. */
-export const NO_WEB_CONFIG: WebConfig = { tls: null, basicAuthUsers: new Map(), headers: new Map(), rateLimit: null };
+export const NO_WEB_CONFIG: WebConfig = { tls: null, basicAuthUsers: new Map(), headers: new Map(), rateLimit: null, empty: false, basicAuthDeclaredOff: false };
 
 const SECTIONS = ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit'];
 
@@ -81,5 +85,5 @@ export function loadWebConfig(path: string): WebConfig {
   const { headers } = parseHttpServerConfig(file, top.get('http_server_config'));
   const basicAuthUsers = parseBasicAuthUsers(file, top.get('basic_auth_users'));
   const rateLimit = parseRateLimit(file, top.get('rate_limit'));
-  return { tls, basicAuthUsers, headers, rateLimit };
+  return { tls, basicAuthUsers, headers, rateLimit, empty: isNull(file.root), basicAuthDeclaredOff: declaresNoUsers(top.get('basic_auth_users')) };
 }

@@ -5,16 +5,17 @@
  * failed handshake at scrape time. Each check reports through a `Fail` that already knows where.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describeFsError, errorMessage } from './config-file.js';
+import { readRegularFile } from './regular-file.js';
 
 /** A failure at a place already known: the message is all that is left to say. */
 export type Fail = (message: string) => never;
 
+/** A PEM file's text: a regular file of at most 1 MiB (regular-file.ts), not blank. */
 export function readPem(file: string, fail: Fail): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFile(file);
   } catch (err) {
     fail(`${file}: cannot read: ${describeFsError(err)}`);
   }

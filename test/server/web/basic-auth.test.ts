@@ -1,12 +1,13 @@
 /**
- * Basic auth (src/server/web/basic-auth.ts): `basic_auth_users` must hold bcrypt hashes and
- * usernames basic auth can carry; `BasicAuth` accepts the right password and nothing else, runs a
+ * Basic auth (src/server/web/basic-auth.ts): `basic_auth_users` must hold bcrypt hashes of a cost
+ * of at most 17 and usernames basic auth can carry, and `basic_auth_users: {}` is told from an
+ * absent or empty section; `BasicAuth` accepts the right password and nothing else, runs a
  * decoy compare for unknown users, and caches successful checks (64 entries, least recently used
  * evicted, one bcrypt run shared by concurrent identical checks).
  */
 import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BasicAuth } from '../../../src/server/web/basic-auth.js';
+import { BasicAuth, MAX_BCRYPT_COST } from '../../../src/server/web/basic-auth.js';
 import { loadWebConfig } from '../../../src/server/web/config.js';
 import { configDir } from '../../helpers/web-config.js';
 
@@ -34,6 +35,27 @@ describe('basic_auth_users', () => {
     expect(loadError(`basic_auth_users:\n  alice: '${aliceHash.replace('$04$', '$03$')}'\n`).message).toContain(
       'basic_auth_users.alice: not a bcrypt hash',
     );
+  });
+
+  it('rejects a bcrypt cost above 17 (htpasswd\'s maximum) with its line; accepts 17', () => {
+    const { file, message } = loadError(`basic_auth_users:\n  alice: ${aliceHash}\n  bob: '${bobHash.replace('$04$', '$31$')}'\n`);
+    expect(message).toBe(
+      `web config ${file}:3: basic_auth_users.bob: bcrypt cost 31 is above the limit of 17: each step doubles the CPU time of every request with credentials (cost 31 is 16384 times cost 17); re-hash the password with a cost of 10 to 17, e.g. htpasswd -nBC 10 "" | tr -d ':\\n'`,
+    );
+    expect(MAX_BCRYPT_COST).toBe(17);
+    expect(loadError(`basic_auth_users:\n  alice: '${aliceHash.replace('$04$', '$18$')}'\n`).message).toContain('bcrypt cost 18 is above the limit of 17');
+    const at17 = aliceHash.replace('$04$', '$17$');
+    expect([...loadWebConfig(writeConfig(`basic_auth_users:\n  alice: '${at17}'\n`)).basicAuthUsers]).toEqual([['alice', at17]]);
+  });
+
+  it('tells `basic_auth_users: {}` (auth off on purpose) from an absent or empty section (maybe a cut-short file)', () => {
+    const declared = (yaml: string): boolean => loadWebConfig(writeConfig(yaml)).basicAuthDeclaredOff;
+    expect(declared('basic_auth_users: {}\n')).toBe(true);
+    expect(declared('basic_auth_users: {} # off\nhttp_server_config:\n')).toBe(true);
+    for (const yaml of ['', '{}\n', 'basic_auth_users:\n', 'basic_auth_users: ~\n', 'basic_auth_users: null\n', 'http_server_config:\n', `basic_auth_users:\n  alice: ${aliceHash}\n`]) {
+      expect([yaml, declared(yaml)]).toEqual([yaml, false]);
+    }
+    expect([loadWebConfig(writeConfig('')).empty, loadWebConfig(writeConfig('# only a comment\n')).empty, loadWebConfig(writeConfig('{}\n')).empty]).toEqual([true, true, false]);
   });
 
   it('rejects usernames basic auth can not carry', () => {

@@ -4,7 +4,8 @@
  * HTTPS handshakes over 127.0.0.1 with `httpsServerOptions` and `clientCertAllowed` for each
  * client_auth_type. Certificates are made fresh with the openssl CLI (helpers/certs.ts).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { request, createServer, type RequestOptions, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -57,6 +58,12 @@ describe('tls_server_config', () => {
       const opts = httpsServerOptions(cfg.tls as TlsSettings);
       expect([type, opts.requestCert, opts.rejectUnauthorized]).toEqual([type, requestCert, rejectUnauthorized]);
     }
+  });
+
+  it('refuses a client CA file that is a FIFO, by its key and line', () => {
+    execFileSync('mkfifo', [p('ca-fifo.crt')]);
+    const { file, message } = loadError(`${TLS_BASE}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: certs/ca-fifo.crt\n`);
+    expect(message).toBe(`web config ${file}:5: tls_server_config.client_ca_file: ${p('ca-fifo.crt')}: cannot read: is a FIFO (named pipe), not a regular file; refused without reading it`);
   });
 
   it('names a missing cert file by its resolved path', () => {
@@ -191,6 +198,14 @@ describe('tlsFromFiles', () => {
     );
     writeFileSync(p('empty.key'), '\n');
     expect(tlsError(() => tlsFromFiles(p('server.crt'), p('empty.key')))).toBe(`TLS key file: ${p('empty.key')}: file is empty`);
+    execFileSync('mkfifo', [p('fifo.key')]);
+    expect(tlsError(() => tlsFromFiles(p('server.crt'), p('fifo.key')))).toBe(`TLS key file: ${p('fifo.key')}: cannot read: is a FIFO (named pipe), not a regular file; refused without reading it`);
+    expect(tlsError(() => tlsFromFiles('/dev/zero', p('server.key')))).toBe('TLS certificate file: /dev/zero: cannot read: is a character device, not a regular file; refused without reading it');
+    writeFileSync(p('huge.crt'), '');
+    truncateSync(p('huge.crt'), 1024 * 1024 + 1);
+    expect(tlsError(() => tlsFromFiles(p('huge.crt'), p('server.key')))).toBe(
+      `TLS certificate file: ${p('huge.crt')}: cannot read: file is too large: 1048577 bytes, over the 1 MiB limit; refused without reading it`,
+    );
   });
 });
 
