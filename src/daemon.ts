@@ -15,6 +15,7 @@ import { GracefulClose } from './server/graceful-close.js';
 import { createListener, createRequestHandler } from './server/http-server.js';
 import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
+import { createWorkerProcessMetrics, type WorkerProcessMetrics } from './server/worker-process-metrics.js';
 import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
 import { WebSettings } from './server/web-settings.js';
 import { VERSION } from './version.js';
@@ -48,6 +49,13 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const native = binding !== null;
   if (!native) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
+  let workerProcesses: WorkerProcessMetrics | null;
+  try {
+    workerProcesses = createWorkerProcessMetrics(config.workerProcess, logger);
+  } catch (e) {
+    await owned.close();
+    throw e;
+  }
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
   const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
   let lastInode = -1;
@@ -62,7 +70,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       checkFilesystem(config.dir, self, logger);
     } else watch.ensure();
     lastInode = inode;
-  });
+  }, workerProcesses);
 
   let stopping: Promise<void> | null = null;
   const settings = new WebSettings(web);
@@ -120,6 +128,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       requestTimeoutMs: config.requestTimeoutMs,
       labels: Object.fromEntries(config.labels),
       liveness: config.liveness,
+      workerProcess: workerProcesses === null ? 'off' : config.workerProcess,
       readinessMinWorkers: config.readinessMinWorkers,
       compaction: config.compaction,
       logLevel: config.logLevel,
