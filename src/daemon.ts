@@ -157,6 +157,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       if (compaction !== null) clearInterval(compaction);
       watch.close();
       collector.close();
+      workerProcesses?.close();
       logger.info('stopped');
       await owned.close();
     })();

@@ -15,7 +15,8 @@ import { Collector } from '../src/collector.js';
 import type { MetricFamily } from '../src/merge/model.js';
 import { ScrapeService } from '../src/server/scrape.js';
 import { SelfMetrics } from '../src/server/self-metrics.js';
-import { createWorkerProcessMetrics, WORKER_PROCESS_PREFIX, type WorkerProcessMetrics } from '../src/server/worker-process-metrics.js';
+import { ProcessFiles } from '../src/reader/process-stats.js';
+import { createWorkerProcessMetrics, UNSCRAPED_MAX_AGE_MS, WORKER_PROCESS_PREFIX, type WorkerProcessMetrics } from '../src/server/worker-process-metrics.js';
 import { parseExposition } from './helpers/parse-exposition.js';
 import { peerAvailableUnderCi, peers } from './helpers/peers.js';
 import { holdProcess, holdWriter, type HeldWriter } from './helpers/writer-process.js';
@@ -24,7 +25,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'mpe-worker-process-'));
 const held: HeldWriter[] = [];
 const others: ChildProcess[] = [];
 const collectors: Collector[] = [];
+const opened: WorkerProcessMetrics[] = [];
 afterEach(async () => {
+  for (const m of opened.splice(0)) m.close();
   for (const w of held.splice(0)) {
     w.kill();
     await w.exited;
@@ -52,7 +55,9 @@ function pythonWorker(dir: string, code: string[] = []): HeldWriter {
 function setup(dir: string): { collector: Collector; metrics: WorkerProcessMetrics } {
   const collector = new Collector(dir);
   collectors.push(collector);
-  return { collector, metrics: createWorkerProcessMetrics('on')! };
+  const metrics = createWorkerProcessMetrics('on')!;
+  opened.push(metrics);
+  return { collector, metrics };
 }
 
 /** family name → `pid worker` → value, for one scan. */
@@ -184,11 +189,32 @@ describe('in a scrape', () => {
     const collector = new Collector(dir);
     collectors.push(collector);
     const metrics = createWorkerProcessMetrics('auto')!;
+    opened.push(metrics);
     const families = vi.spyOn(metrics, 'families');
     const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: true }), pino({ level: 'silent' }), () => {}, metrics);
     const bodies = await Promise.all([scrape.scrape('text', false), scrape.scrape('text', true), scrape.scrape('openmetrics', false), scrape.refresh()]);
     expect(families).toHaveBeenCalledTimes(1);
     expect(bodies[0].body.toString()).toContain(`${WORKER_PROCESS_PREFIX}threads{pid="${w.pid}",worker="w1"} `);
+  });
+
+  it('reads each process once per scrape; a scan that answers no scrape reuses values younger than 1 s', async () => {
+    const dir = mkdtempSync(join(tmp, 'max-age-'));
+    const a = hold(holdWriter(dir, 'python', 'a', 'hold', [0]));
+    const b = hold(holdWriter(dir, 'python', 'b', 'hold', [1]));
+    await Promise.all([a.ready, b.ready]);
+    const { collector, metrics } = setup(dir);
+    const files = collector.collect().files;
+    const stat = vi.spyOn(ProcessFiles.prototype, 'stat');
+    try {
+      const first = byFamily(metrics.families(files, UNSCRAPED_MAX_AGE_MS));
+      expect(stat).toHaveBeenCalledTimes(2);
+      expect(byFamily(metrics.families(files, UNSCRAPED_MAX_AGE_MS))).toEqual(first);
+      expect(stat).toHaveBeenCalledTimes(2);
+      metrics.families(files); // a scrape
+      expect(stat).toHaveBeenCalledTimes(4);
+    } finally {
+      stat.mockRestore();
+    }
   });
 
   it('never collides with an application’s own process_* families in the files: both served, each family once', async () => {
@@ -206,7 +232,9 @@ describe('in a scrape', () => {
     await w.ready;
     const collector = new Collector(dir);
     collectors.push(collector);
-    const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: true }), pino({ level: 'silent' }), () => {}, createWorkerProcessMetrics('on'));
+    const metrics = createWorkerProcessMetrics('on')!;
+    opened.push(metrics);
+    const scrape = new ScrapeService(collector, new SelfMetrics({ version: 'test', native: true }), pino({ level: 'silent' }), () => {}, metrics);
     const text = (await scrape.scrape('text', false)).body.toString();
     const parsed = parseExposition(text);
     expect(parsed.samples.filter((s) => s.name === 'process_cpu_seconds_total' || s.name === 'process_open_fds').map((s) => [s.name, s.labels, s.value])).toEqual([

@@ -12,7 +12,7 @@ import type { MetricFamily } from '../merge/model.js';
 import { DirectoryError, type FileStatus } from '../reader/directory.js';
 import type { Logger } from '../logger.js';
 import type { SelfMetrics } from './self-metrics.js';
-import type { WorkerProcessMetrics } from './worker-process-metrics.js';
+import { UNSCRAPED_MAX_AGE_MS, type WorkerProcessMetrics } from './worker-process-metrics.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -122,7 +122,7 @@ export class ScrapeService {
       this.self.observeUnreadable();
       this.setStatus(false, e.message);
     }
-    const workers = this.workerProcesses?.families(served) ?? [];
+    const workers = this.workerProcesses?.families(served, timed ? 0 : UNSCRAPED_MAX_AGE_MS) ?? [];
     end?.();
     const self = await this.self.families();
     if (workers.length > 0) self.push(...workers);

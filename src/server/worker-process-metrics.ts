@@ -19,18 +19,7 @@ import { ConfigError, type WorkerProcessMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { MetricFamily, MetricType, Sample } from '../merge/model.js';
 import { mapsKey } from '../reader/liveness.js';
-import {
-  bootTimeSeconds,
-  pageSize,
-  readLockHolders,
-  readMappedFiles,
-  readMaxFds,
-  readOpenFds,
-  readProcessStat,
-  startTimeSeconds,
-  uptimeTicks,
-  USER_HZ,
-} from '../reader/process-stats.js';
+import { bootTimeSeconds, pageSize, ProcessFiles, readLockHolders, readMappedFiles, readMaxFds, readProcessStat, startTimeSeconds, uptimeTicks, USER_HZ } from '../reader/process-stats.js';
 import { SELF_PREFIX } from '../format/reserved.js';
 
 export const WORKER_PROCESS_PREFIX = `${SELF_PREFIX}worker_process_`;
@@ -47,6 +36,11 @@ export interface ServedFile {
 
 /** A file whose process was not found is looked for again after this long. */
 const RETRY_MS = 5_000;
+/**
+ * A scan that answers no scrape (an fs.watch hint, a readiness check: they come in bursts when
+ * workers churn) re-reads a process only if its last read is older than this; scrapes always read.
+ */
+export const UNSCRAPED_MAX_AGE_MS = 1_000;
 /** `Max open files` can be changed (prlimit) while a process runs: re-read this often. */
 const LIMITS_MAX_AGE_MS = 60_000;
 /** No live worker's process readable for this long: logged once (another pid namespace?). */
@@ -91,11 +85,15 @@ interface Sighting {
 /** One worker process being read. */
 interface Watched {
   readonly pid: number;
+  /** Its /proc files, kept open while it is watched; null until the first read. */
+  files: ProcessFiles | null;
   /** Uptime (USER_HZ ticks) just before it was found holding or mapping a file: it started no later. */
   readonly sightedTicks: number;
   startTicks: number;
   maxFds: number | null;
   limitsReadAt: number;
+  /** When its stat was last read (performance.now() ms). */
+  readAt: number;
   worker: string;
   /** One sample per family (FAMILIES order), long-lived so exposition memoises their label text. */
   samples: Sample[];
@@ -115,13 +113,24 @@ export class WorkerProcessMetrics {
     private readonly logger?: Logger,
   ) {}
 
+  /** Closes the /proc files kept open (two per watched process); the next scan opens them again. */
+  close(): void {
+    for (const w of this.processes.values()) {
+      w.files?.close();
+      w.files = null;
+    }
+  }
+
   /** Pids read so far (tests, status). */
   get pids(): number[] {
     return [...this.processes.keys()].sort((a, b) => a - b);
   }
 
-  /** The families for this scan's served files (live or unknown writers); [] when no worker process is readable. */
-  families(files: readonly ServedFile[]): MetricFamily[] {
+  /**
+   * The families for this scan's served files (live or unknown writers); [] when no worker process
+   * is readable. A process read less than `maxAgeMs` ago keeps its values (see UNSCRAPED_MAX_AGE_MS).
+   */
+  families(files: readonly ServedFile[], maxAgeMs = 0): MetricFamily[] {
     const scan = ++this.scanCount;
     const now = performance.now();
     const workerOf = new Map<number, string>();
@@ -150,7 +159,13 @@ export class WorkerProcessMetrics {
     for (const pid of pids) {
       const w = this.processes.get(pid);
       if (w === undefined) continue;
-      const st = readProcessStat(pid);
+      if (now - w.readAt < maxAgeMs && w.worker === workerOf.get(pid)) {
+        w.seen = scan;
+        read.push(w);
+        continue;
+      }
+      w.files ??= ProcessFiles.open(pid);
+      const st = w.files?.stat() ?? null;
       // Gone, a zombie, or a reused pid (started after it was found writing): left out, looked for again.
       if (st === null || st.startTicks > w.sightedTicks || (w.startTicks >= 0 && st.startTicks !== w.startTicks)) {
         this.forget(pid);
@@ -172,13 +187,18 @@ export class WorkerProcessMetrics {
       samples[RSS]!.value = st.residentPages * pageSize();
       samples[VSIZE]!.value = st.virtualBytes;
       samples[THREADS]!.value = st.threads;
-      const open = readOpenFds(pid);
+      const open = w.files!.openFds();
       samples[OPEN_FDS]!.value = open ?? NaN;
       samples[MAX_FDS]!.value = w.maxFds ?? NaN;
+      w.readAt = now;
       w.seen = scan;
       read.push(w);
     }
-    for (const [pid, w] of this.processes) if (w.seen !== scan) this.processes.delete(pid);
+    for (const [pid, w] of this.processes) {
+      if (w.seen === scan) continue;
+      w.files?.close();
+      this.processes.delete(pid);
+    }
     this.noteVisibility(candidates, read.length, now);
     if (read.length === 0) return [];
 
@@ -214,7 +234,7 @@ export class WorkerProcessMetrics {
       }
       s.pid = pid;
       if (!this.processes.has(pid)) {
-        this.processes.set(pid, { pid, sightedTicks: ticks, startTicks: -1, maxFds: null, limitsReadAt: 0, worker: '', samples: [], seen: 0 });
+        this.processes.set(pid, { pid, files: null, sightedTicks: ticks, startTicks: -1, maxFds: null, limitsReadAt: 0, readAt: -Infinity, worker: '', samples: [], seen: 0 });
       }
       addWorker(workerOf, pid, f.processId);
     }
@@ -222,6 +242,7 @@ export class WorkerProcessMetrics {
 
   /** The pid is gone or reused: its files are looked for afresh at the next scan. */
   private forget(pid: number): void {
+    this.processes.get(pid)?.files?.close();
     this.processes.delete(pid);
     for (const s of this.sightings.values()) {
       if (s.pid === pid) {
