@@ -34,8 +34,13 @@ export interface ServedFile {
   readonly name: { readonly archive: boolean };
 }
 
-/** A file whose process was not found is looked for again after this long. */
-const RETRY_MS = 5_000;
+/**
+ * A file whose process was not found is looked for again after 1 s (it may have been caught
+ * between its creation and its writer's lock), then twice as late each time, up to once a minute
+ * (a writer in another pid namespace is never found: this bounds the /proc/locks reads).
+ */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
 /**
  * A scan that answers no scrape (an fs.watch hint, a readiness check: they come in bursts when
  * workers churn) re-reads a process only if its last read is older than this; scrapes always read.
@@ -44,7 +49,7 @@ export const UNSCRAPED_MAX_AGE_MS = 1_000;
 /** `Max open files` can be changed (prlimit) while a process runs: re-read this often. */
 const LIMITS_MAX_AGE_MS = 60_000;
 /** No live worker's process readable for this long: logged once (another pid namespace?). */
-const INVISIBLE_REPORT_MS = RETRY_MS;
+const INVISIBLE_REPORT_MS = 5_000;
 
 const PID = /^[1-9]\d{0,9}$/;
 
@@ -79,6 +84,8 @@ interface Sighting {
   pid: number;
   /** Not looked for again before this (performance.now() ms). */
   retryAt: number;
+  /** Looks that found nothing in a row. */
+  misses: number;
   seen: number;
 }
 
@@ -142,7 +149,7 @@ export class WorkerProcessMetrics {
       candidates++;
       let s = this.sightings.get(f.fileName);
       if (s === undefined || s.ino !== f.ino || s.dev !== f.dev) {
-        s = { dev: f.dev, ino: f.ino, pid: 0, retryAt: 0, seen: scan };
+        s = { dev: f.dev, ino: f.ino, pid: 0, retryAt: 0, misses: 0, seen: scan };
         this.sightings.set(f.fileName, s);
       }
       s.seen = scan;
@@ -229,10 +236,12 @@ export class WorkerProcessMetrics {
         if (m?.has(key) === true) pid = named;
       }
       if (pid === 0 || pid === process.pid) {
-        s.retryAt = now + RETRY_MS;
+        s.retryAt = now + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** s.misses);
+        s.misses = Math.min(s.misses + 1, 16);
         continue;
       }
       s.pid = pid;
+      s.misses = 0;
       if (!this.processes.has(pid)) {
         this.processes.set(pid, { pid, files: null, sightedTicks: ticks, startTicks: -1, maxFds: null, limitsReadAt: 0, readAt: -Infinity, worker: '', samples: [], seen: 0 });
       }
