@@ -225,6 +225,8 @@ describe('in a scrape', () => {
       "configure({ processId: 'app1' });",
       "new Counter({ name: 'process_cpu_seconds_total', help: 'App-reported CPU.' }).inc(2.5);",
       "new Gauge({ name: 'process_open_fds', help: 'App-reported fds.', multiprocessMode: 'livesum' }).set(9);",
+      // An application claiming the daemon's own name: left out by the exposition gate, ours served.
+      "new Gauge({ name: 'multiproc_exporter_worker_process_threads', help: 'Impostor.', multiprocessMode: 'livesum' }).set(-1);",
       "process.stdout.write('ready\\n');",
       'process.stdin.resume();',
     ].join('\n');
@@ -247,6 +249,17 @@ describe('in a scrape', () => {
         ['worker', 'app1'],
       ],
     ]);
+    expect(parsed.samples.filter((s) => s.name === `${WORKER_PROCESS_PREFIX}threads`).map((s) => [s.labels, s.value > 0])).toEqual([
+      [
+        [
+          ['pid', String(w.pid)],
+          ['worker', 'app1'],
+        ],
+        true,
+      ],
+    ]);
+    expect(parsed.samples.find((s) => s.name === 'multiproc_exporter_exposition_rejected')).toEqual({ name: 'multiproc_exporter_exposition_rejected', labels: [['reason', 'reserved_metric_name']], value: 1 });
+    expect(parsed.help.get(`${WORKER_PROCESS_PREFIX}threads`)).toBe('Number of OS threads in the process. Of each live worker process (worker: the process id in its files).');
     const typeLines = text.split('\n').filter((l) => l.startsWith('# TYPE '));
     expect(new Set(typeLines).size).toBe(typeLines.length);
     if (promtool.available) {
