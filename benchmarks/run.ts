@@ -11,6 +11,7 @@ import { machine } from './harness/report.js';
 import { cleanup } from './harness/resources.js';
 import { memoryScenario } from './memory.js';
 import { scrapeScenario } from './scrape.js';
+import { workerProcessScenario } from './worker-process.js';
 import { writerScenario } from './writer.js';
 
 const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> = {
@@ -19,6 +20,7 @@ const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> =
   writer: { title: 'Writer hot path', run: writerScenario },
   cluster: { title: 'In-process vs sidecar: a Node cluster under load', run: clusterScenario },
   memory: { title: 'Memory', run: memoryScenario },
+  'worker-process': { title: 'Worker process metrics: /proc per worker per scrape', run: workerProcessScenario },
 };
 
 const RESULTS = join(import.meta.dirname, 'RESULTS.md');

@@ -43,6 +43,8 @@ export interface Config {
   readonly headerTimeoutMs: number;
   /** … and its whole request within this long, ms. */
   readonly requestTimeoutMs: number;
+  /** Per-worker process metrics from /proc (`auto`: when /proc can be read). */
+  readonly workerProcess: WorkerProcessMode;
 }
 
 export class ConfigError extends Error {}
@@ -68,9 +70,13 @@ export interface Flags {
   'web.maxRequests'?: string;
   'web.headerTimeout'?: string;
   'web.requestTimeout'?: string;
+  'collector.workerProcess'?: string;
 }
 
 export const DEFAULT_PORT = 9798;
+
+export const WORKER_PROCESS_MODES = ['auto', 'on', 'off'] as const;
+export type WorkerProcessMode = (typeof WORKER_PROCESS_MODES)[number];
 
 /** Paths the daemon serves itself. */
 const RESERVED_PATHS = ['/', '/liveness', '/readiness', '/status', '/health/workers'];
@@ -96,6 +102,7 @@ export const OPTIONS = [
   { flag: '--web.max-requests <n>', key: 'web.maxRequests', env: [], def: '40', help: 'maximum number of scrapes of the metrics path in flight at once; more get 503 with Retry-After; 0 = no limit' },
   { flag: '--web.header-timeout <duration>', key: 'web.headerTimeout', env: [], def: '10s', help: 'close a connection whose request headers have not all arrived within this time (slowloris); e.g. 500ms, 10s, 1m' },
   { flag: '--web.request-timeout <duration>', key: 'web.requestTimeout', env: [], def: '30s', help: 'close a connection whose whole request has not arrived within this time; at least --web.header-timeout' },
+  { flag: '--collector.worker-process <mode>', key: 'collector.workerProcess', env: [], def: 'auto', help: "per-worker CPU, memory, fds, threads and start time from /proc (multiproc_exporter_worker_process_*{pid,worker}) for every live writer whose process is visible: auto (when /proc can be read; workers in another pid namespace are simply absent), on (the same, but no /proc stops the start and invisible workers are a warning), or off" },
 ] as const;
 
 export const DEFAULT_MAX_REQUESTS = 40;
@@ -186,6 +193,10 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   const maxText = flags['web.maxRequests'];
   const maxRequests = maxText === undefined ? DEFAULT_MAX_REQUESTS : /^\d{1,6}$/.test(maxText) ? Number(maxText) : NaN;
   if (Number.isNaN(maxRequests)) throw new ConfigError(`--web.max-requests ${JSON.stringify(maxText)}: must be a whole number (0 = no limit)`);
+  const workerProcess = flags['collector.workerProcess'] ?? 'auto';
+  if (!(WORKER_PROCESS_MODES as readonly string[]).includes(workerProcess)) {
+    throw new ConfigError(`--collector.worker-process ${JSON.stringify(workerProcess)}: must be one of ${WORKER_PROCESS_MODES.join(', ')}`);
+  }
   const headerTimeoutMs = parseDuration(flags['web.headerTimeout'], '--web.header-timeout', DEFAULT_HEADER_TIMEOUT_MS);
   const requestTimeoutMs = parseDuration(flags['web.requestTimeout'], '--web.request-timeout', DEFAULT_REQUEST_TIMEOUT_MS);
   if (requestTimeoutMs < headerTimeoutMs) {
@@ -218,6 +229,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     maxRequests,
     headerTimeoutMs,
     requestTimeoutMs,
+    workerProcess: workerProcess as WorkerProcessMode,
   };
 }
 

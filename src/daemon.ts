@@ -18,6 +18,7 @@ import { SelfMetrics } from './server/self-metrics.js';
 import { WebConfigError, type WebConfig } from './server/web/config.js';
 import { loadWebSource, loadWebSourceOffThread } from './server/web/load-off-thread.js';
 import { WebSettings } from './server/web/settings.js';
+import { createWorkerProcessMetrics, type WorkerProcessMetrics } from './server/worker-process-metrics.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -53,6 +54,13 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const native = addon?.source ?? 'none';
   if (binding === null) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
+  let workerProcesses: WorkerProcessMetrics | null;
+  try {
+    workerProcesses = createWorkerProcessMetrics(config.workerProcess, logger);
+  } catch (e) {
+    await owned.close();
+    throw e;
+  }
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
   const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
   let lastInode = -1;
@@ -67,7 +75,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       checkFilesystem(config.dir, self, logger);
     } else watch.ensure();
     lastInode = inode;
-  });
+  }, workerProcesses);
 
   let stopping: Promise<void> | null = null;
   const settings = new WebSettings(web);
@@ -127,6 +135,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       requestTimeoutMs: config.requestTimeoutMs,
       labels: Object.fromEntries(config.labels),
       liveness: config.liveness,
+      workerProcess: workerProcesses === null ? 'off' : config.workerProcess,
       readinessMinWorkers: config.readinessMinWorkers,
       compaction: config.compaction,
       logLevel: config.logLevel,
@@ -155,6 +164,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       if (compaction !== null) clearInterval(compaction);
       watch.close();
       collector.close();
+      workerProcesses?.close();
       logger.info('stopped');
       await owned.close();
     })();

@@ -27,7 +27,13 @@ describe('resolveConfig', () => {
       maxRequests: 40,
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
+      workerProcess: 'auto',
     });
+  });
+
+  it('reads --collector.worker-process auto, on or off, and names a bad value', () => {
+    expect(['auto', 'on', 'off'].map((v) => resolveConfig({ ...base, 'collector.workerProcess': v }, {}).workerProcess)).toEqual(['auto', 'on', 'off']);
+    expect(() => resolveConfig({ ...base, 'collector.workerProcess': 'yes' }, {})).toThrow(new ConfigError('--collector.worker-process "yes": must be one of auto, on, off'));
   });
 
   it('parses the lifecycle options and names the option of a bad value', () => {

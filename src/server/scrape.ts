@@ -12,6 +12,7 @@ import type { MetricFamily } from '../merge/model.js';
 import { DirectoryError, type FileStatus } from '../reader/directory.js';
 import type { Logger } from '../logger.js';
 import type { SelfMetrics } from './self-metrics.js';
+import { UNSCRAPED_MAX_AGE_MS, type WorkerProcessMetrics } from './worker-process-metrics.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -71,6 +72,8 @@ export class ScrapeService {
     private readonly logger: Logger,
     /** Called after every scan with whether the directory was readable (e.g. to re-arm a watch). */
     private readonly afterScan: (readable: boolean) => void = () => {},
+    /** Per-worker process metrics (--collector.worker-process), read once per scan; null = off. */
+    private readonly workerProcesses: WorkerProcessMetrics | null = null,
   ) {}
 
   /** The body of a scrape in this format; joins a scrape already being prepared. */
@@ -104,8 +107,10 @@ export class ScrapeService {
   private async collect(timed: boolean): Promise<Snapshot> {
     const end = timed ? this.self.scrapeDuration.startTimer() : undefined;
     let merged: readonly MetricFamily[] = [];
+    let served: Collection['files'] = [];
     try {
       const collection = this.collector.collect();
+      served = collection.files;
       merged = this.gate.admit(collection.families);
       this.self.observeRejections(this.gate.rejections);
       this.reportRejections(this.gate.rejections);
@@ -117,8 +122,10 @@ export class ScrapeService {
       this.self.observeUnreadable();
       this.setStatus(false, e.message);
     }
+    const workers = this.workerProcesses?.families(served, timed ? 0 : UNSCRAPED_MAX_AGE_MS) ?? [];
     end?.();
     const self = await this.self.families();
+    if (workers.length > 0) self.push(...workers);
     // The self families are fresh objects each time; merged ones are updated in place by the
     // next scan, which cannot start before this snapshot's bodies are rendered (see Snapshot).
     return new Snapshot(merged.length === 0 ? self : [...merged, ...self]);
