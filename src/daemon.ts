@@ -15,6 +15,7 @@ import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
 import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
 import { WebSettings } from './server/web-settings.js';
+import { Pusher } from './push/pusher.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -23,6 +24,9 @@ const FOLDED_PROBE_INTERVAL_MS = 250;
 
 /** In-flight requests get this long after SIGTERM/SIGINT before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
+
+/** After SIGTERM/SIGINT the push gets this long for a last collection and its queues. */
+const PUSH_SHUTDOWN_BUDGET_MS = 5_000;
 
 export interface RunningDaemon {
   readonly logger: Logger;
@@ -57,6 +61,15 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     lastInode = inode;
   });
 
+  let pusher: Pusher | null = null;
+  try {
+    pusher = config.push === null ? null : new Pusher(config.push, { source: scrape, logger, metricsFor: (t, p) => self.pushTarget(t, p), userAgent: `multiproc-exporter/${VERSION}`, scopeVersion: VERSION, constLabels: config.labels });
+  } catch (e) {
+    collector.close();
+    await owned.close();
+    throw new ConfigError((e as Error).message);
+  }
+
   const settings = new WebSettings(web);
   const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
   const common = {
@@ -75,10 +88,12 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const addresses: string[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
-    const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
-    settings.attach(main);
-    servers.push(main);
-    addresses.push(await listen(main, config.listen, '--web.listen-address'));
+    if (config.metricsListener) {
+      const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
+      settings.attach(main);
+      servers.push(main);
+      addresses.push(await listen(main, config.listen, '--web.listen-address'));
+    }
     if (config.healthListen !== undefined) {
       // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
       const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
@@ -98,8 +113,8 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       node: process.version,
       native,
       dir: config.dir,
-      listen: addresses[0],
-      health: addresses[1] ?? addresses[0],
+      listen: config.metricsListener ? addresses[0] : null,
+      health: config.metricsListener ? (addresses[1] ?? addresses[0]) : (addresses[0] ?? null),
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
       basicAuth: settings.auth.enabled,
@@ -111,6 +126,10 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       readinessMinWorkers: config.readinessMinWorkers,
       compaction: config.compaction,
       logLevel: config.logLevel,
+      push:
+        pusher === null
+          ? null
+          : { targets: pusher.targets.map((t) => t.name), intervalMs: config.push!.intervalMs, maxSamplesPerSend: config.push!.maxSamplesPerSend, queueMaxBatches: config.push!.queueMaxBatches },
     },
     'multiproc-exporter started',
   );
@@ -121,6 +140,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.refresh().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
   }, FOLDED_PROBE_INTERVAL_MS);
   probe.unref();
+  pusher?.start();
   const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
 
   let stopping: Promise<void> | null = null;
@@ -131,6 +151,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
         logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'in-flight requests did not finish in time: closing their connections');
         for (const s of servers) s.closeAllConnections();
       }, SHUTDOWN_GRACE_MS);
+      const pushed = pusher?.stop(PUSH_SHUTDOWN_BUDGET_MS);
       await Promise.all(
         servers.map(
           (s) =>
@@ -141,6 +162,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
         ),
       );
       clearTimeout(force);
+      await pushed;
       clearInterval(probe);
       if (compaction !== null) clearInterval(compaction);
       watch.close();

@@ -27,6 +27,8 @@ describe('resolveConfig', () => {
       maxRequests: 40,
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
+      metricsListener: true,
+      push: null,
     });
   });
 

@@ -33,7 +33,11 @@ export interface DirectoryStatus {
 class Snapshot {
   private readonly bodies = new Map<string, Promise<ScrapeBody>>();
 
-  constructor(private readonly families: readonly MetricFamily[]) {}
+  constructor(
+    readonly families: readonly MetricFamily[],
+    /** When the scan ended (ms since epoch): the push's sample timestamps. */
+    readonly collectedAtMs: number = Date.now(),
+  ) {}
 
   /**
    * Called synchronously right after the snapshot resolves (before the next scan can run and
@@ -75,6 +79,15 @@ export class ScrapeService {
   async scrape(format: Format, gzipped: boolean): Promise<ScrapeBody> {
     const snapshot = await this.prepare(true);
     return snapshot.body(format, gzipped);
+  }
+
+  /**
+   * A fresh scan (joined with one in flight) handed to `use` synchronously, while its families
+   * hold this scan's values: the push encodes them there, from the same collection path as a scrape.
+   */
+  async collect<T>(use: (families: readonly MetricFamily[], collectedAtMs: number) => T): Promise<T> {
+    const snapshot = await this.prepare(false);
+    return use(snapshot.families, snapshot.collectedAtMs);
   }
 
   /** Every file known at the last scan, with its writer's state (status page, worker health). */
