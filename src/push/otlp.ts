@@ -74,9 +74,35 @@ function parseBound(text: string | undefined): number {
   return Number(text);
 }
 
+/** What a sample contributes besides its value: long-lived merged samples keep it (see sampleInfo). */
+interface SampleInfo {
+  readonly familyName: string;
+  /** The series (or, for a bucket or quantile, its histogram's or summary's) identity. */
+  readonly key: string;
+  /** Labels without `le` / `quantile`. */
+  readonly labels: readonly Label[];
+  readonly attributes: KeyValue[];
+  /** `le` or `quantile` as a number (NaN when absent). */
+  readonly bound: number;
+}
+
+const infos = new WeakMap<Sample, SampleInfo>();
+
+/** Merged samples are long-lived objects (merge updates values in place): their labels are converted once. */
+function sampleInfo(familyName: string, sample: Sample, without: 'le' | 'quantile' | undefined, keyName: string): SampleInfo {
+  let info = infos.get(sample);
+  if (info === undefined || info.familyName !== familyName) {
+    const labels = without === undefined ? sample.labels : sample.labels.filter(([n]) => n !== without);
+    info = { familyName, key: seriesKey(keyName, labels), labels, attributes: attributes(labels), bound: without === undefined ? NaN : parseBound(labelValue(sample.labels, without)) };
+    infos.set(sample, info);
+  }
+  return info;
+}
+
 /** A histogram or summary data point being assembled from its samples. */
 interface Group {
   readonly labels: readonly Label[];
+  readonly attributes: KeyValue[];
   readonly key: string;
   readonly buckets: [bound: number, cumulative: number][];
   readonly quantiles: { quantile: number; value: number }[];
@@ -145,7 +171,7 @@ export class OtlpEncoder {
             add(family.name, () => ({ name: family.name, description, histogram: { dataPoints: [], aggregationTemporality: AGGREGATION_TEMPORALITY_CUMULATIVE } }), point, (m) => m.histogram!.dataPoints);
           } else {
             const point = {
-              attributes: attributes(g.labels),
+              attributes: g.attributes,
               startTimeUnixNano: startOf(g.key, g.count),
               timeUnixNano: time,
               count: wholeCount(g.count),
@@ -160,10 +186,11 @@ export class OtlpEncoder {
       for (const sample of family.samples) {
         if (family.type === 'counter') {
           if (sample.name.endsWith('_created')) continue; // a start time, not a value
-          const point = { attributes: attributes(sample.labels), startTimeUnixNano: startOf(seriesKey(sample.name, sample.labels), sample.value), timeUnixNano: time, asDouble: sample.value };
+          const info = sampleInfo(family.name, sample, undefined, sample.name);
+          const point = { attributes: info.attributes, startTimeUnixNano: startOf(info.key, sample.value), timeUnixNano: time, asDouble: sample.value };
           add(sample.name, () => ({ name: sample.name, description, sum: { dataPoints: [], aggregationTemporality: AGGREGATION_TEMPORALITY_CUMULATIVE, isMonotonic: true } }), point, (m) => m.sum!.dataPoints);
         } else {
-          const point = { attributes: attributes(sample.labels), timeUnixNano: time, asDouble: sample.value };
+          const point = { attributes: sampleInfo(family.name, sample, undefined, sample.name).attributes, timeUnixNano: time, asDouble: sample.value };
           add(sample.name, () => ({ name: sample.name, description, gauge: { dataPoints: [] } }), point, (m) => m.gauge!.dataPoints);
         }
       }
@@ -176,30 +203,29 @@ export class OtlpEncoder {
   private groups(family: MetricFamily): Group[] {
     const byKey = new Map<string, Group>();
     const isHistogram = family.type === 'histogram';
-    const group = (s: Sample, without?: string): Group => {
-      const key = seriesKey(family.name, s.labels, without);
-      let g = byKey.get(key);
+    const group = (info: SampleInfo): Group => {
+      let g = byKey.get(info.key);
       if (g === undefined) {
-        const labels = without === undefined ? s.labels : s.labels.filter(([n]) => n !== without);
-        g = { labels, key, buckets: [], quantiles: [], count: 0, sum: 0, hasSum: false };
-        byKey.set(key, g);
+        g = { labels: info.labels, attributes: info.attributes, key: info.key, buckets: [], quantiles: [], count: 0, sum: 0, hasSum: false };
+        byKey.set(info.key, g);
       }
       return g;
     };
     for (const s of family.samples) {
       const suffix = s.name.slice(family.name.length);
       if (isHistogram && suffix === '_bucket') {
-        const bound = parseBound(labelValue(s.labels, 'le'));
-        if (!Number.isNaN(bound)) group(s, 'le').buckets.push([bound, s.value]);
+        const info = sampleInfo(family.name, s, 'le', family.name);
+        if (!Number.isNaN(info.bound)) group(info).buckets.push([info.bound, s.value]);
       } else if (!isHistogram && suffix === '') {
-        const quantile = parseBound(labelValue(s.labels, 'quantile'));
-        if (!Number.isNaN(quantile)) group(s, 'quantile').quantiles.push({ quantile, value: s.value });
-      } else if (suffix === '_count') {
-        group(s).count = s.value;
-      } else if (suffix === '_sum') {
-        const g = group(s);
-        g.sum = s.value;
-        g.hasSum = true;
+        const info = sampleInfo(family.name, s, 'quantile', family.name);
+        if (!Number.isNaN(info.bound)) group(info).quantiles.push({ quantile: info.bound, value: s.value });
+      } else if (suffix === '_count' || suffix === '_sum') {
+        const g = group(sampleInfo(family.name, s, undefined, family.name));
+        if (suffix === '_count') g.count = s.value;
+        else {
+          g.sum = s.value;
+          g.hasSum = true;
+        }
       }
     }
     return [...byKey.values()];
@@ -217,7 +243,7 @@ export class OtlpEncoder {
     }
     if (buckets.length === 0 || buckets[buckets.length - 1]![0] !== Infinity) bucketCounts.push(wholeCount(g.count - below));
     return {
-      attributes: attributes(g.labels),
+      attributes: g.attributes,
       startTimeUnixNano: start,
       timeUnixNano: time,
       count: wholeCount(g.count),
