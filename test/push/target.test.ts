@@ -102,6 +102,7 @@ describe('a push target', () => {
     });
     expect(b!.headers['authorization']).toBe('Bearer rotated-token');
     expect(bodies(r)).toEqual(['batch-1', 'batch-2']);
+    await until(() => h.target.queueLength === 0, 5_000, 'the answer to the second request'); // recorded before it is answered
     expect(await h.metric('push_samples_sent_total')).toBe(20);
     expect(await h.metric('push_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 10);
   });
