@@ -9,6 +9,7 @@ import { churnScenario } from './churn.js';
 import { clusterScenario } from './cluster.js';
 import { cleanup, machine } from './harness.js';
 import { memoryScenario } from './memory.js';
+import { pushScenario } from './push.js';
 import { scrapeScenario } from './scrape.js';
 import { writerScenario } from './writer.js';
 
@@ -18,6 +19,7 @@ const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> =
   writer: { title: 'Writer hot path', run: writerScenario },
   cluster: { title: 'In-process vs sidecar: a Node cluster under load', run: clusterScenario },
   memory: { title: 'Memory', run: memoryScenario },
+  push: { title: 'Push: remote write and OTLP beside the scrape', run: pushScenario },
 };
 
 const RESULTS = join(import.meta.dirname, 'RESULTS.md');
