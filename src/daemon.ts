@@ -15,7 +15,7 @@ import { ScrapeService } from './server/scrape.js';
 import { SelfMetrics } from './server/self-metrics.js';
 import { loadWebConfig, tlsFromFiles, WebConfigError, type WebConfig } from './server/web-config.js';
 import { WebSettings } from './server/web-settings.js';
-import { Pusher } from './push/pusher.js';
+import type { Pusher } from './push/pusher.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -63,7 +63,11 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
 
   let pusher: Pusher | null = null;
   try {
-    pusher = config.push === null ? null : new Pusher(config.push, { source: scrape, logger, metricsFor: (t, p) => self.pushTarget(t, p), userAgent: `multiproc-exporter/${VERSION}`, scopeVersion: VERSION, constLabels: config.labels });
+    if (config.push !== null) {
+      // Loaded only when pushing: protobufjs and the encoders add nothing to a scrape-only start.
+      const { Pusher: PushSchedule } = await import('./push/pusher.js');
+      pusher = new PushSchedule(config.push, { source: scrape, logger, metricsFor: (t, p) => self.pushTarget(t, p), userAgent: `multiproc-exporter/${VERSION}`, scopeVersion: VERSION, constLabels: config.labels });
+    }
   } catch (e) {
     collector.close();
     await owned.close();
