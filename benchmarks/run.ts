@@ -10,6 +10,7 @@ import { clusterScenario } from './cluster.js';
 import { machine } from './harness/report.js';
 import { cleanup } from './harness/resources.js';
 import { memoryScenario } from './memory.js';
+import { pushScenario } from './push.js';
 import { scrapeScenario } from './scrape.js';
 import { workerProcessScenario } from './worker-process.js';
 import { writerScenario } from './writer.js';
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, { title: string; run: () => Promise<string> }> =
   cluster: { title: 'In-process vs sidecar: a Node cluster under load', run: clusterScenario },
   memory: { title: 'Memory', run: memoryScenario },
   'worker-process': { title: 'Worker process metrics: /proc per worker per scrape', run: workerProcessScenario },
+  push: { title: 'Push: remote write and OTLP beside the scrape', run: pushScenario },
 };
 
 const RESULTS = join(import.meta.dirname, 'RESULTS.md');

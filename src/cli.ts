@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Collector } from './collector.js';
-import { ConfigError, OPTIONS, optionHelp, resolveConfig, type Flags } from './config.js';
+import { ConfigError, OPTIONS, optionHelp, REPEATABLE_OPTIONS, resolveConfig, type Flags } from './config.js';
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
 import { runCommand } from './run-command.js';
@@ -121,7 +121,7 @@ export function buildProgram(): Command {
     .description('serve the merged metrics of a directory over HTTP (the default command)');
   for (const o of OPTIONS) {
     const option = new Option(o.flag, optionHelp(o));
-    if (o.key === 'label') option.argParser(collect);
+    if (REPEATABLE_OPTIONS.has(o.key)) option.argParser(collect);
     serve.addOption(option);
   }
   serve.action((flags: Flags) => serveCommand(flags));

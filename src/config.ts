@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { isUserLabelName } from './format/names.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
+import { resolvePushConfig, type PushConfig, type PushFlags } from './push/options.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFormat = 'json' | 'logfmt';
@@ -45,12 +46,16 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Per-worker process metrics from /proc (`auto`: when /proc can be read). */
   readonly workerProcess: WorkerProcessMode;
+  /** False for `--web.listen-address off`: no metrics listener (push only; health on --web.health-address). */
+  readonly metricsListener: boolean;
+  /** Remote write / OTLP targets and how to push to them; null when none is given. */
+  readonly push: PushConfig | null;
 }
 
 export class ConfigError extends Error {}
 
 /** Flag values as commander gives them (undefined when the flag was not given). */
-export interface Flags {
+export interface Flags extends PushFlags {
   dir?: string;
   'web.listenAddress'?: string;
   'web.telemetryPath'?: string;
@@ -84,7 +89,7 @@ const RESERVED_PATHS = ['/', '/liveness', '/readiness', '/status', '/health/work
 /** The option table: what --help shows and what resolveConfig applies. */
 export const OPTIONS = [
   { flag: '--dir <path>', key: 'dir', env: ['PROMETHEUS_MULTIPROC_DIR', 'prometheus_multiproc_dir', 'GME_MMAP_METRICS_DIR'], def: '(required)', help: 'metrics directory the workers write their .db files into' },
-  { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6' },
+  { flag: '--web.listen-address <host:port>', key: 'web.listenAddress', env: ['GME_SERVER_HOST', 'GME_SERVER_PORT'], def: `:${DEFAULT_PORT}`, help: 'address to serve metrics on; ":port" = all interfaces, "[::1]:port" for IPv6; off = no metrics listener (push only)' },
   { flag: '--web.telemetry-path <path>', key: 'web.telemetryPath', env: [], def: '/metrics', help: 'path under which to expose metrics' },
   { flag: '--web.config.file <file>', key: 'web.config.file', env: [], def: '(none)', help: 'exporter-toolkit web config (YAML): tls_server_config (client_allowed_sans included), basic_auth_users, http_server_config.headers, rate_limit' },
   { flag: '--tls.cert-file <file>', key: 'tls.certFile', env: ['GME_CERT_FILE'], def: '(none)', help: 'serve HTTPS with this certificate (PEM), without a web config' },
@@ -103,7 +108,37 @@ export const OPTIONS = [
   { flag: '--web.header-timeout <duration>', key: 'web.headerTimeout', env: [], def: '10s', help: 'close a connection whose request headers have not all arrived within this time (slowloris); e.g. 500ms, 10s, 1m' },
   { flag: '--web.request-timeout <duration>', key: 'web.requestTimeout', env: [], def: '30s', help: 'close a connection whose whole request has not arrived within this time; at least --web.header-timeout' },
   { flag: '--collector.worker-process <mode>', key: 'collector.workerProcess', env: [], def: 'auto', help: "per-worker CPU, memory, fds, threads and start time from /proc (multiproc_exporter_worker_process_*{pid,worker}) for every live writer whose process is visible: auto (when /proc can be read; workers in another pid namespace are simply absent), on (the same, but no /proc stops the start and invisible workers are a warning), or off" },
+  { flag: '--push.remote-write.url <url>', key: 'push.remoteWrite.url', env: [], def: '(none)', help: 'push the merged metrics with Prometheus remote write 1.0 to this URL (e.g. http://prometheus:9090/api/v1/write); repeatable' },
+  { flag: '--push.otlp.endpoint <url>', key: 'push.otlp.endpoint', env: [], def: '(none)', help: 'push the merged metrics with OTLP/HTTP protobuf to this URL (e.g. http://collector:4318/v1/metrics); repeatable' },
+  { flag: '--push.interval <duration>', key: 'push.interval', env: [], def: '15s', help: 'time between pushes (each is one collection, timestamped when collected); at least 100ms' },
+  { flag: '--push.timeout <duration>', key: 'push.timeout', env: [], def: '10s', help: 'a push request not fully answered within this time fails (and is retried)' },
+  { flag: '--push.max-samples-per-send <n>', key: 'push.maxSamplesPerSend', env: [], def: '2000', help: 'samples (OTLP: data points) per request at most; a larger collection is split into several requests' },
+  { flag: '--push.queue.max-batches <n>', key: 'push.queue.maxBatches', env: [], def: '100', help: "requests queued per target at most while it is failing; beyond, the oldest is dropped (and counted)" },
+  { flag: '--push.retry.min-backoff <duration>', key: 'push.retry.minBackoff', env: [], def: '500ms', help: 'first delay before retrying a failed push (network error, timeout, 429, 5xx); doubles per failure, with jitter' },
+  { flag: '--push.retry.max-backoff <duration>', key: 'push.retry.maxBackoff', env: [], def: '30s', help: "longest delay between retries (a server's Retry-After is honoured, up to 5m)" },
+  { flag: '--push.otlp.resource-attribute <key=value>', key: 'push.otlp.resourceAttribute', env: [], def: 'service.name=multiproc-exporter', help: 'OTLP resource attribute; repeatable' },
+  { flag: '--push.remote-write.bearer-token-file <file>', key: 'push.remoteWrite.bearerTokenFile', env: [], def: '(none)', help: 'remote write: send "Authorization: Bearer <file contents>" (re-read for every request)' },
+  { flag: '--push.remote-write.basic-auth.username <name>', key: 'push.remoteWrite.basicAuth.username', env: [], def: '(none)', help: 'remote write: basic auth user' },
+  { flag: '--push.remote-write.basic-auth.password-file <file>', key: 'push.remoteWrite.basicAuth.passwordFile', env: [], def: '(none)', help: 'remote write: basic auth password, read from this file (re-read for every request)' },
+  { flag: '--push.remote-write.header <Name: value>', key: 'push.remoteWrite.header', env: [], def: '(none)', help: 'remote write: extra request header (e.g. "X-Scope-OrgID: team-a"); repeatable' },
+  { flag: '--push.remote-write.tls.ca-file <file>', key: 'push.remoteWrite.tls.caFile', env: [], def: '(system CAs)', help: "remote write over https: trust the server's certificate if this CA (PEM) signed it" },
+  { flag: '--push.remote-write.tls.cert-file <file>', key: 'push.remoteWrite.tls.certFile', env: [], def: '(none)', help: 'remote write over https: client certificate (PEM), with --push.remote-write.tls.key-file' },
+  { flag: '--push.remote-write.tls.key-file <file>', key: 'push.remoteWrite.tls.keyFile', env: [], def: '(none)', help: 'remote write over https: private key (PEM) of the client certificate' },
+  { flag: '--push.remote-write.tls.server-name <name>', key: 'push.remoteWrite.tls.serverName', env: [], def: '(URL host)', help: "remote write over https: the name the server's certificate must hold (and SNI)" },
+  { flag: '--push.remote-write.tls.insecure-skip-verify', key: 'push.remoteWrite.tls.insecureSkipVerify', env: [], def: 'off', help: "remote write over https: do not check the server's certificate (anyone on the path can read and change the data)" },
+  { flag: '--push.otlp.bearer-token-file <file>', key: 'push.otlp.bearerTokenFile', env: [], def: '(none)', help: 'OTLP: send "Authorization: Bearer <file contents>" (re-read for every request)' },
+  { flag: '--push.otlp.basic-auth.username <name>', key: 'push.otlp.basicAuth.username', env: [], def: '(none)', help: 'OTLP: basic auth user' },
+  { flag: '--push.otlp.basic-auth.password-file <file>', key: 'push.otlp.basicAuth.passwordFile', env: [], def: '(none)', help: 'OTLP: basic auth password, read from this file (re-read for every request)' },
+  { flag: '--push.otlp.header <Name: value>', key: 'push.otlp.header', env: [], def: '(none)', help: 'OTLP: extra request header (e.g. "api-key: …"); repeatable' },
+  { flag: '--push.otlp.tls.ca-file <file>', key: 'push.otlp.tls.caFile', env: [], def: '(system CAs)', help: "OTLP over https: trust the server's certificate if this CA (PEM) signed it" },
+  { flag: '--push.otlp.tls.cert-file <file>', key: 'push.otlp.tls.certFile', env: [], def: '(none)', help: 'OTLP over https: client certificate (PEM), with --push.otlp.tls.key-file' },
+  { flag: '--push.otlp.tls.key-file <file>', key: 'push.otlp.tls.keyFile', env: [], def: '(none)', help: 'OTLP over https: private key (PEM) of the client certificate' },
+  { flag: '--push.otlp.tls.server-name <name>', key: 'push.otlp.tls.serverName', env: [], def: '(URL host)', help: "OTLP over https: the name the server's certificate must hold (and SNI)" },
+  { flag: '--push.otlp.tls.insecure-skip-verify', key: 'push.otlp.tls.insecureSkipVerify', env: [], def: 'off', help: "OTLP over https: do not check the server's certificate (anyone on the path can read and change the data)" },
 ] as const;
+
+/** Options given once per value (commander collects them into a list). */
+export const REPEATABLE_OPTIONS: ReadonlySet<string> = new Set(['label', 'push.remoteWrite.url', 'push.otlp.endpoint', 'push.otlp.resourceAttribute', 'push.remoteWrite.header', 'push.otlp.header']);
 
 export const DEFAULT_MAX_REQUESTS = 40;
 export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
@@ -136,7 +171,10 @@ export function resolveConfig(flags: Flags, env: Env): Config {
   }
 
   let listen: ListenAddress;
-  if (flags['web.listenAddress'] !== undefined) {
+  const metricsListener = flags['web.listenAddress'] !== 'off';
+  if (!metricsListener) {
+    listen = { host: undefined, port: DEFAULT_PORT }; // not listened on
+  } else if (flags['web.listenAddress'] !== undefined) {
     listen = parseListenAddress(flags['web.listenAddress'], '--web.listen-address');
   } else if (env['GME_SERVER_HOST'] || env['GME_SERVER_PORT']) {
     const host = env['GME_SERVER_HOST'] || undefined;
@@ -167,7 +205,7 @@ export function resolveConfig(flags: Flags, env: Env): Config {
 
   const healthListen =
     flags['web.healthAddress'] === undefined ? undefined : parseListenAddress(flags['web.healthAddress'], '--web.health-address');
-  if (healthListen !== undefined && healthListen.port === listen.port && healthListen.port !== 0 && healthListen.host === listen.host) {
+  if (healthListen !== undefined && metricsListener && healthListen.port === listen.port && healthListen.port !== 0 && healthListen.host === listen.host) {
     throw new ConfigError(`--web.health-address ${flags['web.healthAddress']} is the metrics address: give a different port`);
   }
 
@@ -209,6 +247,11 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     );
   }
 
+  const push = resolvePushConfig(flags);
+  if (!metricsListener && push === null) {
+    throw new ConfigError('--web.listen-address off serves no metrics, and no --push.remote-write.url or --push.otlp.endpoint is given: nothing would leave the daemon');
+  }
+
   return {
     dir: dirValue.value,
     listen,
@@ -230,13 +273,15 @@ export function resolveConfig(flags: Flags, env: Env): Config {
     headerTimeoutMs,
     requestTimeoutMs,
     workerProcess: workerProcess as WorkerProcessMode,
+    metricsListener,
+    push,
   };
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** `500ms`, `10s`, `1m`, `1h` (Prometheus-style, one unit) → milliseconds; at least 1 ms, at most 24 h. */
-function parseDuration(text: string | undefined, source: string, defaultMs: number): number {
+export function parseDuration(text: string | undefined, source: string, defaultMs: number): number {
   if (text === undefined) return defaultMs;
   const m = /^(\d{1,8})(ms|s|m|h)$/.exec(text);
   const ms = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;

@@ -19,6 +19,7 @@ import { WebConfigError, type WebConfig } from './server/web/config.js';
 import { loadWebSource, loadWebSourceOffThread } from './server/web/load-off-thread.js';
 import { WebSettings } from './server/web/settings.js';
 import { createWorkerProcessMetrics, type WorkerProcessMetrics } from './server/worker-process-metrics.js';
+import type { Pusher } from './push/pusher.js';
 import { VERSION } from './version.js';
 
 /** Folded files checked for a returning writer per tick, and the tick: 10,000 files in ~10 s. */
@@ -30,6 +31,9 @@ const SHUTDOWN_GRACE_MS = 8_000;
 
 /** The first compaction run comes this soon after start, to finish what a crash left. */
 const FIRST_COMPACTION_DELAY_MS = 100;
+
+/** After SIGTERM/SIGINT the push gets this long for a last collection and its queues. */
+const PUSH_SHUTDOWN_BUDGET_MS = 5_000;
 
 export interface RunningDaemon {
   readonly logger: Logger;
@@ -78,6 +82,20 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   }, workerProcesses);
 
   let stopping: Promise<void> | null = null;
+
+  let pusher: Pusher | null = null;
+  try {
+    if (config.push !== null) {
+      // Loaded only when pushing: protobufjs and the encoders add nothing to a scrape-only start.
+      const { Pusher: PushSchedule } = await import('./push/pusher.js');
+      pusher = new PushSchedule(config.push, { source: scrape, logger, metricsFor: (t, p) => self.pushTarget(t, p), userAgent: `multiproc-exporter/${VERSION}`, scopeVersion: VERSION, constLabels: config.labels });
+    }
+  } catch (e) {
+    collector.close();
+    await owned.close();
+    throw new ConfigError((e as Error).message);
+  }
+
   const settings = new WebSettings(web);
   const limits = { headerTimeoutMs: config.headerTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
   const common = {
@@ -98,11 +116,13 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const addresses: ListenAddress[] = [];
   try {
     const splitHealth = config.healthListen !== undefined;
-    const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
-    settings.attach(main);
-    servers.push(main);
-    closers.push(new GracefulClose(main));
-    addresses.push(await listen(main, config.listen, '--web.listen-address'));
+    if (config.metricsListener) {
+      const main = createListener(createRequestHandler({ ...common, web: settings, metrics: true, health: !splitHealth }), web.tls, limits);
+      settings.attach(main);
+      servers.push(main);
+      closers.push(new GracefulClose(main));
+      addresses.push(await listen(main, config.listen, '--web.listen-address'));
+    }
     if (config.healthListen !== undefined) {
       // Probes only: no TLS, no auth (bind it where only the orchestrator reaches it).
       const health = createListener(createRequestHandler({ ...common, web: WebSettings.none(), metrics: false, health: true }), null, limits);
@@ -124,7 +144,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       native,
       nativeAddon: addon?.path ?? null,
       dir: config.dir,
-      listen: formatListenAddress(addresses[0]!),
+      listen: config.metricsListener ? formatListenAddress(addresses[0]!) : null,
       health: formatListenAddress(addresses[1] ?? addresses[0]!),
       telemetryPath: config.telemetryPath,
       tls: web.tls !== null,
@@ -139,6 +159,10 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
       readinessMinWorkers: config.readinessMinWorkers,
       compaction: config.compaction,
       logLevel: config.logLevel,
+      push:
+        pusher === null
+          ? null
+          : { targets: pusher.targets.map((t) => t.name), intervalMs: config.push!.intervalMs, maxSamplesPerSend: config.push!.maxSamplesPerSend, queueMaxBatches: config.push!.queueMaxBatches },
     },
     'multiproc-exporter started',
   );
@@ -149,17 +173,21 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     if (collector.probeFolded(FOLDED_PROBE_BATCH)) scrape.scan().catch((err: unknown) => logger.error({ err }, 'background scan failed'));
   }, FOLDED_PROBE_INTERVAL_MS);
   probe.unref();
+  pusher?.start();
   const compaction = config.compaction ? startCompaction(config, collector, scrape, self, logger) : null;
 
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, 'shutting down: no new connections, finishing in-flight scrapes');
+      const pushed = pusher?.stop(PUSH_SHUTDOWN_BUDGET_MS);
       // A separate health listener keeps answering (/readiness: 503 shutting down) until the
       // metrics listener's responses are done; then it closes too.
-      const [metrics, ...health] = closers;
-      const closed = [await metrics!.close(SHUTDOWN_GRACE_MS), ...(await Promise.all(health.map((c) => c.close(500))))];
+      const metrics = config.metricsListener ? closers[0] : undefined;
+      const health = config.metricsListener ? closers.slice(1) : closers;
+      const closed = [...(metrics === undefined ? [] : [await metrics.close(SHUTDOWN_GRACE_MS)]), ...(await Promise.all(health.map((c) => c.close(500))))];
       const cut = closed.reduce((n, c) => n + c.cut, 0);
       if (cut > 0) logger.warn({ graceMs: SHUTDOWN_GRACE_MS, connections: cut }, 'in-flight requests did not finish in time: their connections were closed');
+      await pushed;
       clearInterval(probe);
       if (compaction !== null) clearInterval(compaction);
       watch.close();

@@ -28,6 +28,8 @@ describe('resolveConfig', () => {
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       workerProcess: 'auto',
+      metricsListener: true,
+      push: null,
     });
   });
 

@@ -33,7 +33,11 @@ export interface DirectoryStatus {
 class Snapshot {
   private readonly bodies = new Map<string, Promise<ScrapeBody>>();
 
-  constructor(private readonly families: readonly MetricFamily[]) {}
+  constructor(
+    readonly families: readonly MetricFamily[],
+    /** When the scan ended (ms since epoch): the push's sample timestamps. */
+    readonly collectedAtMs: number = Date.now(),
+  ) {}
 
   /**
    * Called synchronously right after the snapshot resolves (before the next scan can run and
@@ -82,6 +86,15 @@ export class ScrapeService {
     return snapshot.body(format, gzipped);
   }
 
+  /**
+   * A fresh scan (joined with one in flight) handed to `use` synchronously, while its families
+   * hold this scan's values: the push encodes them there, from the same collection path as a scrape.
+   */
+  async collect<T>(use: (families: readonly MetricFamily[], collectedAtMs: number) => T): Promise<T> {
+    const snapshot = await this.prepare(false);
+    return use(snapshot.families, snapshot.collectedAtMs);
+  }
+
   /** Every file known at the last scan, with its writer's state (status page, worker health). */
   files(): FileStatus[] {
     return this.collector.directory.status();
@@ -96,7 +109,7 @@ export class ScrapeService {
   private prepare(timed: boolean): Promise<Snapshot> {
     if (this.inflight === null) {
       this.inflight = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => this.collect(timed))
+        .then(() => this.build(timed))
         .finally(() => {
           this.inflight = null;
         });
@@ -104,7 +117,7 @@ export class ScrapeService {
     return this.inflight;
   }
 
-  private async collect(timed: boolean): Promise<Snapshot> {
+  private async build(timed: boolean): Promise<Snapshot> {
     const end = timed ? this.self.scrapeDuration.startTimer() : undefined;
     let merged: readonly MetricFamily[] = [];
     let served: Collection['files'] = [];

@@ -13,6 +13,7 @@ import { dialectOf } from '../reader/mapped-file.js';
 import type { Rejection } from '../exposition/gate.js';
 import { SELF_PREFIX } from '../format/reserved.js';
 import { formatValue } from '../exposition/number.js';
+import type { DropReason, FailureReason, PushTargetMetrics } from '../push/target.js';
 
 export { SELF_PREFIX };
 
@@ -43,6 +44,7 @@ export class SelfMetrics {
   private readonly compactedFiles: Counter;
   readonly scrapesRejected: Counter;
   private readonly reloadOk: Gauge;
+  private pushMetrics: { sent: Counter; failed: Counter; dropped: Counter; droppedSamples: Counter; queue: Gauge; lastSuccess: Gauge; duration: Histogram } | null = null;
 
   /**
    * `faults`: SIGBUS faults the native addon absorbed (files shrunk while mapped), if loaded;
@@ -220,6 +222,59 @@ export class SelfMetrics {
     this.series.set(0);
     this.mappedBytes.set(0);
     this.writerFiles.reset();
+  }
+
+  /** The self metrics of one push target (`--push.*`), labelled with its URL and protocol. */
+  pushTarget(target: string, protocol: string): PushTargetMetrics {
+    const registers = [this.registry];
+    const labelNames = ['target', 'protocol'];
+    this.pushMetrics ??= {
+      sent: new Counter({ name: `${SELF_PREFIX}push_samples_sent_total`, help: 'Samples (OTLP: data points) the push target accepted.', labelNames, registers }),
+      failed: new Counter({
+        name: `${SELF_PREFIX}push_failed_requests_total`,
+        help: 'Push requests that failed, by reason (network, timeout, tls, status_429, status_5xx: retried; status_4xx, status_other: dropped).',
+        labelNames: [...labelNames, 'reason'],
+        registers,
+      }),
+      dropped: new Counter({
+        name: `${SELF_PREFIX}push_dropped_batches_total`,
+        help: 'Push batches given up, by reason: queue_full (oldest dropped while the target was failing), rejected (a 4xx answer), shutdown (not sent within the shutdown budget).',
+        labelNames: [...labelNames, 'reason'],
+        registers,
+      }),
+      droppedSamples: new Counter({ name: `${SELF_PREFIX}push_dropped_samples_total`, help: 'Samples in the dropped batches (and data points an OTLP receiver rejected), by reason.', labelNames: [...labelNames, 'reason'], registers }),
+      queue: new Gauge({ name: `${SELF_PREFIX}push_queue_batches`, help: 'Batches waiting to be sent to the push target (including one being sent).', labelNames, registers }),
+      lastSuccess: new Gauge({ name: `${SELF_PREFIX}push_last_success_timestamp_seconds`, help: 'When the push target last accepted a batch (0: never).', labelNames, registers }),
+      duration: new Histogram({
+        name: `${SELF_PREFIX}push_request_duration_seconds`,
+        help: 'Duration of push requests, answered or not.',
+        labelNames,
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers,
+      }),
+    };
+    const m = this.pushMetrics;
+    const l = { target, protocol };
+    m.sent.inc(l, 0);
+    m.queue.set(l, 0);
+    m.lastSuccess.set(l, 0);
+    for (const reason of ['queue_full', 'rejected', 'shutdown'] as const) {
+      m.dropped.inc({ ...l, reason }, 0);
+      m.droppedSamples.inc({ ...l, reason }, 0);
+    }
+    return {
+      sent: (samples, atSeconds) => {
+        m.sent.inc(l, samples);
+        m.lastSuccess.set(l, atSeconds);
+      },
+      failed: (reason: FailureReason) => m.failed.inc({ ...l, reason }),
+      dropped: (reason: DropReason, batches, samples) => {
+        m.dropped.inc({ ...l, reason }, batches);
+        m.droppedSamples.inc({ ...l, reason }, samples);
+      },
+      queued: (batches) => m.queue.set(l, batches),
+      observeRequest: (seconds) => m.duration.observe(l, seconds),
+    };
   }
 
   /** The current values as metric families for our renderers (process metrics: see PROCESS_METRICS_MAX_AGE_MS). */
