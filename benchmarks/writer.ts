@@ -74,7 +74,7 @@ export async function writerScenario(): Promise<string> {
   const m = measure(cases, OPS);
   const ns = (name: string): number => m.find((x) => x.name === name)!.nsPerOp;
 
-  let py: number[] | null = null;
+  let py: number[] | null;
   try {
     py = execFileSync('/usr/bin/python3', ['-c', PYTHON, String(PY_OPS)], { encoding: 'utf8', timeout: 300_000 }).trim().split(' ').map(Number);
   } catch {

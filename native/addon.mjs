@@ -42,7 +42,7 @@ export function checkLoads(file) {
   try {
     addon = createRequire(import.meta.url)(file);
   } catch (err) {
-    throw new Error(`${file} does not load: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${file} does not load: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const missing = EXPORTS.filter((name) => typeof addon[name] !== 'function');
   if (missing.length > 0) throw new Error(`${file} lacks ${missing.join(', ')}`);

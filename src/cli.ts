@@ -57,6 +57,7 @@ function ignoreInspectorSignal(): void {
 async function serveCommand(flags: Flags): Promise<void> {
   // SIGHUP re-reads the web config. Handled from the start: its default action would kill the
   // daemon, and one sent right after the start line (before startDaemon returns) is kept for then.
+  // eslint-disable-next-line prefer-const -- set once the daemon runs; the SIGHUP handler below reads it before
   let reload: ((reason: string) => void) | undefined;
   let hupPending = false;
   process.on('SIGHUP', () => (reload === undefined ? (hupPending = true) : reload('SIGHUP')));
@@ -100,7 +101,7 @@ async function serveCommand(flags: Flags): Promise<void> {
     if (process.connected) process.once('disconnect', () => onShutdown('supervisor gone (IPC channel closed)'));
     else onShutdown('supervisor gone (IPC channel closed)');
   }
-  reload = (reason) => running.reload(reason);
+  reload = (reason) => void running.reload(reason);
   if (hupPending) reload('SIGHUP');
 }
 

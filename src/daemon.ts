@@ -66,7 +66,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
     throw e;
   }
   const collector = new Collector(config.dir, { constLabels: config.labels, liveness: config.liveness });
-  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: owned.writeErrors });
+  const self = new SelfMetrics({ version: VERSION, native, faults: () => binding?.faultCount() ?? 0, logWriteErrors: () => owned.writeErrors() });
   let lastInode = -1;
   const watch = new DirectoryWatch(config.dir, () => {
     scrape.scan().catch((err: unknown) => logger.error({ err }, 'background scan failed'));

@@ -83,7 +83,7 @@ export async function runCommand(flags: Flags, command: readonly string[], env: 
     const handler = (): void => {
       logger.info({ signal, pid: child.pid }, `run: ${signal} forwarded to the command`);
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      if (signal === 'SIGHUP') daemon.reload('SIGHUP');
+      if (signal === 'SIGHUP') void daemon.reload('SIGHUP');
     };
     handlers.set(signal, handler);
     process.on(signal, handler);

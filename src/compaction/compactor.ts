@@ -261,7 +261,7 @@ export class Compactor {
 
   /** Temp archives of a run that crashed before its rename: never read by anyone, removed. */
   private removeStaleTemps(): void {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(this.dir);
     } catch {

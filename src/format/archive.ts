@@ -52,8 +52,11 @@ export function decodeTrailer(bytes: Uint8Array, used: number): AbsorbedFile[] {
     const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(used + 12, used + 12 + n))) as { absorbed?: unknown };
     if (!Array.isArray(parsed.absorbed)) return [];
     return parsed.absorbed.filter(
-      (a): a is AbsorbedFile =>
-        typeof a === 'object' && a !== null && typeof a.name === 'string' && typeof a.ino === 'number' && typeof a.used === 'number' && typeof a.sha1 === 'string',
+      (a: unknown): a is AbsorbedFile => {
+        if (typeof a !== 'object' || a === null) return false;
+        const f = a as Record<string, unknown>;
+        return typeof f.name === 'string' && typeof f.ino === 'number' && typeof f.used === 'number' && typeof f.sha1 === 'string';
+      },
     );
   } catch {
     return [];

@@ -178,7 +178,7 @@ export class Merger {
         return;
       }
       r = fresh;
-      if (byContext === undefined) this.resolved.set(key, (byContext = new Map()));
+      if (byContext === undefined) this.resolved.set(key, (byContext = new Map<string, Resolved>()));
       byContext.set(b.context, r);
     }
     r.series.refs++;

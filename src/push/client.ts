@@ -161,7 +161,7 @@ function readTlsFile(file: string, flag: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new Error(`${flag} ${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`${flag} ${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
 }
 
@@ -169,6 +169,6 @@ function readSecret(file: string, flag: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new Error(`${flag} ${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the request was not sent`);
+    throw new Error(`${flag} ${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the request was not sent`, { cause: e });
   }
 }

@@ -6,7 +6,7 @@
 import { keyText, parseKey, type DecodedKey } from '../format/key.js';
 
 /** Node's native UTF-8 slice of any Uint8Array (replaces invalid bytes with U+FFFD). */
-const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Uint8Array, start: number, end: number): string }).utf8Slice;
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 export class KeyCache {
   private readonly keys = new Map<string, DecodedKey>();

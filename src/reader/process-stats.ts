@@ -198,7 +198,7 @@ export function readMaxFds(pid: number): number | null {
 export function parseMaxFds(limits: string): number | null {
   const m = /^Max open files +(\d+|unlimited) /m.exec(limits);
   if (m === null) return null;
-  return m[1] === 'unlimited' ? 18446744073709551615 : Number(m[1]);
+  return m[1] === 'unlimited' ? 2 ** 64 - 1 : Number(m[1]);
 }
 
 /** Seconds since boot, in USER_HZ ticks (`/proc/uptime`, the clock start times count in); null without /proc. */

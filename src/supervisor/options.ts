@@ -87,7 +87,7 @@ export function resolveOptions(o: StartExporterOptions): SupervisorSettings {
     try {
       parseListenAddress(o.listen, 'options.listen');
     } catch (e) {
-      if (e instanceof ConfigError) throw new TypeError(`${where}: ${e.message}`);
+      if (e instanceof ConfigError) throw new TypeError(`${where}: ${e.message}`, { cause: e });
       throw e;
     }
   }
@@ -114,7 +114,7 @@ export function resolveOptions(o: StartExporterOptions): SupervisorSettings {
   const ms = (name: string, value: unknown, def: number, min: number): number => {
     const v = value ?? def;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1) {
-      throw new TypeError(`${where}: options.${name} must be an integer number of milliseconds ≥ ${min}, got ${String(v)}`);
+      throw new TypeError(`${where}: options.${name} must be an integer number of milliseconds ≥ ${min}, got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
     }
     return v;
   };

@@ -30,7 +30,7 @@ export async function startExporter(options: StartExporterOptions = {}): Promise
     try {
       wipeMetricsDirectory(settings.dir);
     } catch (e) {
-      if (e instanceof WipeError) throw new Error(`startExporter: wipeDirectory: ${e.message}`);
+      if (e instanceof WipeError) throw new Error(`startExporter: wipeDirectory: ${e.message}`, { cause: e });
       throw e;
     }
   }

@@ -59,7 +59,7 @@ export function settings(): WriterSettings {
   if (dir === undefined || dir === '') {
     throw new WriterConfigError('no metrics directory: set PROMETHEUS_MULTIPROC_DIR or call configure({ dir })');
   }
-  let isDir = false;
+  let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
   } catch (e) {

@@ -138,7 +138,7 @@ function parseUnit(text: string): Map<string, Map<string, string[]>> {
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     const section = /^\[(.+)\]$/.exec(line);
     if (section !== null) {
-      sections.set(section[1]!, (current = new Map()));
+      sections.set(section[1]!, (current = new Map<string, string[]>()));
       continue;
     }
     const eq = line.indexOf('=');

@@ -10,7 +10,6 @@ import { buildDb, dbLayout } from '../helpers/db-bytes.js';
 import { fixtureDirs, dbFilesOf, entriesOf, numberOf, loadFixture, walkFile } from './fixture-files.js';
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
@@ -25,7 +24,7 @@ function expectedDecode(keyText: string): { shape: string; metric: string; sampl
     const values = fourth as unknown[];
     pairs = (third as string[]).map((name, i) => {
       const v = values[i];
-      return [name, v === null ? '' : typeof v === 'string' ? v : String(v)];
+      return [name, v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v)];
     });
   } else {
     shape = k.length === 4 ? 'python' : 'python-nohelp';

@@ -7,7 +7,6 @@ import { decodeKey } from '../../src/format/key.js';
 import { FormatError, type FormatErrorReason } from '../../src/format/layout.js';
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 
 const PY_JOBS = '["jobs_processed", "jobs_processed_total", {}, "Jobs processed (no labels)."]'; // n = 77

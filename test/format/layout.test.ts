@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { formatErrorOf } from '../helpers/format-error.js';
-import { checkUsed, detectSlotWidth, entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type FormatErrorReason, type SlotWidth } from '../../src/format/layout.js';
+import { checkUsed, detectSlotWidth, entryBounds, entrySize, FormatError, HEADER_SIZE, paddingLength, readUsed, type SlotWidth } from '../../src/format/layout.js';
 import { buildDb, type DbEntry } from '../helpers/db-bytes.js';
 import { fixtureDirs, dbFilesOf, loadFixture } from './fixture-files.js';
 

@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDb, dbLayout } from './db-bytes.js';
 
-const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);

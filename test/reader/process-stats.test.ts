@@ -144,7 +144,7 @@ describe('readOpenFds and readMaxFds', () => {
 
   it('reads unlimited as 2^64-1, as procfs does', () => {
     const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            unlimited            unlimited            files     \n';
-    expect(parseMaxFds(limits)).toBe(18446744073709551615);
+    expect(parseMaxFds(limits)).toBe(2 ** 64 - 1);
     expect(parseMaxFds('Limit  Soft Limit\n')).toBeNull();
   });
 });

@@ -252,7 +252,7 @@ describe('configuration', () => {
       stdio: 'ignore',
     });
     // Port 0 (a port picked beforehand could be taken meanwhile): the bound one is in the started line.
-    const listen = await until('the started line', async () => (existsSync(logFile) ? / msg="multiproc-exporter started" .* listen=(127\.0\.0\.1:\d+) /.exec(readFileSync(logFile, 'utf8'))?.[1] : undefined));
+    const listen = await until('the started line', () => Promise.resolve(existsSync(logFile) ? / msg="multiproc-exporter started" .* listen=(127\.0\.0\.1:\d+) /.exec(readFileSync(logFile, 'utf8'))?.[1] : undefined));
     await until('liveness', async () => {
       try {
         return (await get(`http://${listen}/liveness`)).status === 200 ? true : undefined;
@@ -289,7 +289,7 @@ describe('configuration', () => {
     expect(r.stderr).toBe(`multiproc-exporter: --web.listen-address 127.0.0.1:${port}: cannot listen: the port is in use (EADDRINUSE)\n`);
   });
 
-  it('--help lists every option with its env var and default', async () => {
+  it('--help lists every option with its env var and default', () => {
     const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'multiproc-exporter'), 'serve', '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     const help = r.stdout.replace(/\s+/g, ' ');
@@ -371,7 +371,7 @@ describe('with an IPC channel (how startExporter runs it)', () => {
 
   it('reports its bound address once serving, and stops with exit 0 when the channel closes', async () => {
     const d = spawnWithIpc(['--dir', tmp, '--web.listen-address', '127.0.0.1:0']);
-    const started = await until('the started message', async () => d.messages[0]);
+    const started = await until('the started message', () => Promise.resolve(d.messages[0]));
     const { port } = (started as { listen: { port: number } }).listen;
     expect(Number.isInteger(port) && port > 0).toBe(true);
     const listen = { host: '127.0.0.1', port };

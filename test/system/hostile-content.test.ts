@@ -131,7 +131,7 @@ describe.skipIf(!available)('hostile content: one directory, every strict consum
 
   /** Bounded poll of Prometheus until `ok` holds for the query result. */
   async function waitFor(what: string, promql: string, ok: (r: VectorSample[]) => boolean, deadline: number): Promise<void> {
-    let last = 'no answer yet';
+    let last: string;
     for (;;) {
       if (prometheus === undefined || prometheus.exitCode !== null || prometheus.signalCode !== null) throw new Error(`prometheus exited before ${what}${diagnostics()}`);
       try {

@@ -129,7 +129,7 @@ describe.skipIf(!available)('a real Prometheus server scraping the daemon', () =
   }
 
   async function waitForUp(job: string, deadline: number): Promise<void> {
-    let last = 'no answer yet';
+    let last: string;
     for (;;) {
       if (prometheus === undefined || prometheus.exitCode !== null || prometheus.signalCode !== null) {
         throw new Error(`prometheus exited (${prometheus?.exitCode ?? prometheus?.signalCode}) before scraping${diagnostics()}`);

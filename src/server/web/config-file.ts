@@ -99,7 +99,7 @@ export class ConfigFile {
       if (key === null || !isScalar(key) || key.value === null) {
         this.fail(where, 'keys must be plain strings', key ?? node);
       }
-      const name = typeof key.value === 'string' ? key.value : (key.source ?? String(key.value));
+      const name = typeof key.value === 'string' ? key.value : (key.source ?? JSON.stringify(key.value));
       out.set(name, { key, value: this.deref(pair.value) });
     }
     return out;

@@ -56,7 +56,7 @@ export function validateKeyPair(certPem: string, keyPem: string, certFail: Fail,
     keyFail(`not a valid private key: ${errorMessage(err)}`);
   }
   const leaf = certs[0] as X509Certificate;
-  let matches = false;
+  let matches: boolean;
   try {
     matches = leaf.checkPrivateKey(key);
   } catch {

@@ -226,7 +226,7 @@ async function serve(tls: TlsSettings): Promise<number> {
   const handled: string[] = [];
   const server = createServer(httpsServerOptions(tls), (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
-    handled.push(peer.subject === undefined ? '-' : `CN=${peer.subject.CN}`);
+    handled.push(peer.subject === undefined ? '-' : `CN=${String(peer.subject.CN)}`);
     if (!clientCertAllowed(tls, req.socket as TLSSocket)) {
       res.writeHead(403).end('client certificate required');
       return;
