@@ -297,6 +297,10 @@ export class Directory {
     try {
       st = lstatSync(path, { throwIfNoEntry: false });
     } catch (err) {
+      // The directory cannot be searched for a moment (a careless chmod): a file already mapped is
+      // served from its mapping (its values stay current; entries it gains are indexed once it can be
+      // stat'ed again), so a sum never drops for a scan and comes back as a phantom counter reset.
+      if (e.state.kind === 'open') return e.state;
       return new FileProblem('open_failed', `cannot be stat'ed: ${(err as Error).message}`);
     }
     if (st === undefined) {
