@@ -84,6 +84,11 @@ export class Directory {
     return this.probe.mode;
   }
 
+  /** The liveness probe has seen a writer's process map a file here (see LivenessProbe.seesWriters). */
+  get writersVisible(): boolean {
+    return this.probe.seesWriters;
+  }
+
   /** Total entries parsed since creation: proves that unchanged entries are never re-parsed. */
   get entriesParsed(): number {
     let n = this.closedEntriesParsed;

@@ -148,6 +148,11 @@ export class LivenessProbe {
     return this.writersVisible ? 'dead' : 'unknown';
   }
 
+  /** Some process was seen mapping a metrics file (or `--liveness pid` promises writers are visible). */
+  get seesWriters(): boolean {
+    return this.writersVisible;
+  }
+
   private sawWriter(): void {
     this.writersVisible = true;
     this.walkInterval = PROC_WALK_INTERVAL_MS;

@@ -69,6 +69,8 @@ export class ScrapeService {
   private readonly gate = new ExpositionGate();
   /** Rejections already logged (each is logged once while it lasts). */
   private reportedRejections = new Set<string>();
+  /** Files were served while no writer's process was seen: warned once until that changes. */
+  private warnedBlind = false;
 
   constructor(
     private readonly collector: Collector,
@@ -174,6 +176,7 @@ export class ScrapeService {
     for (const s of collection.skipped) {
       if (s.isNew) this.logger.warn({ file: s.fileName, reason: s.reason }, s.message);
     }
+    this.reportVisibility(collection);
     for (const p of collection.problems) {
       const key = `${p.fileName}\u0000${p.message}`;
       if (this.reportedProblems.has(key)) continue;
@@ -182,5 +185,21 @@ export class ScrapeService {
       this.self.problemReported();
       this.logger.warn({ file: p.fileName, reason: 'type_conflict' }, `${this.collector.directory.path}/${p.fileName}: ${p.message}`);
     }
+  }
+
+  /** `writers_visible`, and one warning when files are served but none of their writers is seen. */
+  private reportVisibility(collection: Collection): void {
+    const dir = this.collector.directory;
+    if (dir.livenessMode === 'off') return this.self.observeWritersVisible(null);
+    const visible = dir.writersVisible || collection.files.some((f) => f.writerState === 'live');
+    this.self.observeWritersVisible(visible);
+    const blind = !visible && collection.files.length > 0;
+    if (blind && !this.warnedBlind) {
+      this.logger.warn(
+        { dir: dir.path, files: collection.files.length, liveness: dir.livenessMode },
+        "no writer's process is visible (none holds a file's lock, none is seen mapping a file): the writers run in another pid namespace or as another user, so a dead writer cannot be told from a live one and its live* gauges stay served; run the daemon in the workers' pid namespace (Kubernetes: shareProcessNamespace: true; or `multiproc-exporter run -- COMMAND`)",
+      );
+    }
+    this.warnedBlind = blind;
   }
 }

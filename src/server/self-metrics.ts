@@ -37,6 +37,9 @@ export class SelfMetrics {
   private readonly mappedBytes: Gauge;
   private readonly directoryReadable: Gauge;
   private readonly directoryTmpfs: Gauge;
+  private readonly writersVisible: Gauge;
+  /** Label-less gauges that are not told right now (prom-client would show them as 0): left out. */
+  private readonly untold = new Set<string>([`${SELF_PREFIX}directory_tmpfs`, `${SELF_PREFIX}writers_visible`]);
   private readonly writerFiles: Gauge;
   private readonly rejected: Gauge;
   readonly scrapeErrors: Counter;
@@ -99,6 +102,11 @@ export class SelfMetrics {
     this.directoryTmpfs = new Gauge({
       name: `${SELF_PREFIX}directory_tmpfs`,
       help: 'Whether the metrics directory is on tmpfs or ramfs (1), where writers pay no page write-back, or on another filesystem (0).',
+      registers,
+    });
+    this.writersVisible = new Gauge({
+      name: `${SELF_PREFIX}writers_visible`,
+      help: "1 if the daemon sees the writers' processes (a file's lock held, or a process mapping a file), so dead writers are told from live ones; 0 if files are served but no writer is seen (another pid namespace); absent with --liveness off.",
       registers,
     });
     this.scrapeErrors = new Counter({
@@ -205,8 +213,14 @@ export class SelfMetrics {
 
   /** The metrics directory's filesystem, when it could be told (checked at start and when the directory is recreated). */
   observeFilesystem(inMemory: boolean | null): void {
-    this.directoryTmpfs.reset();
+    this.tell(`${SELF_PREFIX}directory_tmpfs`, inMemory !== null);
     if (inMemory !== null) this.directoryTmpfs.set(inMemory ? 1 : 0);
+  }
+
+  /** Whether writers' processes are seen (null: --liveness off, not told). */
+  observeWritersVisible(visible: boolean | null): void {
+    this.tell(`${SELF_PREFIX}writers_visible`, visible !== null);
+    if (visible !== null) this.writersVisible.set(visible ? 1 : 0);
   }
 
   webConfigReloaded(ok: boolean): void {
@@ -283,7 +297,13 @@ export class SelfMetrics {
     if (this.processSample === null || now - this.processSample.at >= PROCESS_METRICS_MAX_AGE_MS) {
       this.processSample = { at: now, families: (await this.processRegistry.getMetricsAsJSON()).map(toFamily) };
     }
-    return [...(await this.registry.getMetricsAsJSON()).map(toFamily), ...this.processSample.families];
+    const own = (await this.registry.getMetricsAsJSON()).filter((m) => !this.untold.has(m.name));
+    return [...own.map(toFamily), ...this.processSample.families];
+  }
+
+  private tell(name: string, known: boolean): void {
+    if (known) this.untold.delete(name);
+    else this.untold.add(name);
   }
 }
 
