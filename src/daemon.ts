@@ -56,6 +56,12 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
   const binding = loadNative();
   const addon = nativeAddon();
   const native = addon?.source ?? 'none';
+  if (binding === null && config.compaction) {
+    // Compaction must know a writer is dead for sure (its lock free): without the addon it cannot,
+    // and a daemon that logs "compaction: true" while never compacting would lie.
+    await owned.close();
+    throw new ConfigError(`--compaction needs the native addon (file locks tell a dead writer for sure), which did not load: ${nativeLoadError()}; run without --compaction, or install the addon (see docs/install.md)`);
+  }
   if (binding === null) logger.warn({ reason: nativeLoadError() }, 'native mmap addon unavailable: reading files with plain reads (slower, same results)');
 
   let workerProcesses: WorkerProcessMetrics | null;
@@ -248,10 +254,7 @@ export async function startDaemon(config: Config): Promise<RunningDaemon> {
  */
 function startCompaction(config: Config, collector: Collector, scrape: ScrapeService, self: SelfMetrics, logger: Logger): NodeJS.Timeout | null {
   const native = loadNative();
-  if (native === null) {
-    logger.error({ reason: nativeLoadError() }, 'compaction needs the native addon (file locks); compaction is off');
-    return null;
-  }
+  if (native === null) return null; // refused at start (ConfigError)
   const crashAt = process.env['MULTIPROC_EXPORTER_COMPACTION_CRASH_AT'] as CrashPoint | undefined; // crash-safety tests only
   const compactor = new Compactor(config.dir, native, crashAt);
   const run = (): void => {

@@ -174,7 +174,8 @@ export class ScrapeService {
   /** One log line per newly skipped file or newly found merge problem, not one per scrape. */
   private report(collection: Collection): void {
     for (const s of collection.skipped) {
-      if (s.isNew) this.logger.warn({ file: s.fileName, reason: s.reason }, s.message);
+      // A new worker's file caught before its header is written is normal operation: debug, not warn.
+      if (s.isNew) this.logger[s.reason === 'empty_file' ? 'debug' : 'warn']({ file: s.fileName, reason: s.reason }, s.message);
     }
     this.reportVisibility(collection);
     for (const p of collection.problems) {

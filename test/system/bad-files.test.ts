@@ -462,7 +462,8 @@ describe.concurrent('against the daemon', () => {
     }
     expect((await get(`${d.url}/readiness`)).status).toBe(200);
     const lines = d.logs.filter((l) => l['file'] === kind.file);
-    if (kind.reason === null) {
+    if (kind.reason === null || kind.reason === 'empty_file') {
+      // A file caught before its header is written is how every new worker's file starts: logged at debug only.
       expect(lines).toEqual([]);
     } else {
       expect(lines).toEqual([expect.objectContaining({ level: 'warn', reason: kind.reason })]);

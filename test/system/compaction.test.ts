@@ -13,7 +13,7 @@ import { Collector } from '../../src/collector.js';
 import { Compactor, type CrashPoint } from '../../src/compaction/compactor.js';
 import { renderText } from '../../src/exposition/index.js';
 import { loadNative } from '../../src/native.js';
-import { BIN, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { BIN, runToExit, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { parseExposition } from '../helpers/parse-exposition.js';
 import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
 import { holdWriter, runWriter, type HeldWriter, type Layout } from '../helpers/writer-process.js';
@@ -46,6 +46,18 @@ function expectedAfterDeath(dir: string, n: number): string[] {
   expect(all.length).toBeGreaterThan(n);
   return all.filter((l) => !l.startsWith('in_flight')); // the interop scenario's livesum gauge
 }
+
+it('refuses --compaction without the native addon: exit 2 with the reason, nothing served', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mpe-compact-nonative-'));
+  try {
+    const r = await runToExit(['--dir', dir, '--web.listen-address', '127.0.0.1:0', '--compaction'], { MULTIPROC_EXPORTER_NO_NATIVE: '1' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--compaction needs the native addon (file locks tell a dead writer for sure), which did not load: disabled by MULTIPROC_EXPORTER_NO_NATIVE; run without --compaction');
+    expect(r.stderr).not.toContain('multiproc-exporter started');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 describe('Compactor (in process)', () => {
   {

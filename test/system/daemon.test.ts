@@ -231,15 +231,20 @@ describe('configuration', () => {
   it('logs a skipped file once, not once per scrape', async () => {
     const dir = fixtureDir('badfile', 'counter_basic');
     writeFileSync(join(dir, 'counter_777.db'), Buffer.from([1, 2, 3]));
-    const d = await daemon(['--dir', dir]);
+    writeFileSync(join(dir, 'counter_778.db'), Buffer.from([16, 0, 1, 0, 0, 0, 0, 0])); // used 65,552 in an 8-byte file
+    const d = await daemon(['--dir', dir, '--log.level', 'debug']);
     for (let i = 0; i < 3; i++) await get(`${d.url}/metrics`);
     const body = (await get(`${d.url}/metrics`)).body.toString();
     expect(body).toContain('multiproc_exporter_files_skipped{reason="empty_file"} 1\n');
     expect(body).toContain('multiproc_exporter_skipped_files_total{reason="empty_file"} 1\n');
-    const lines = d.logs.filter((l) => l['file'] === 'counter_777.db');
-    expect(lines).toEqual([
-      expect.objectContaining({ level: 'warn', reason: 'empty_file', msg: `${dir}/counter_777.db: has 3 bytes, fewer than the 8-byte header (still being created?); skipped, other files served` }),
+    expect(body).toContain('multiproc_exporter_skipped_files_total{reason="used_out_of_range"} 1\n');
+    // A file caught before its header is written is how every new worker's file starts: debug, not warn.
+    expect(d.logs.filter((l) => l['file'] === 'counter_777.db')).toEqual([
+      expect.objectContaining({ level: 'debug', reason: 'empty_file', msg: `${dir}/counter_777.db: has 3 bytes, fewer than the 8-byte header (still being created?); skipped, other files served` }),
     ]);
+    const lines = d.logs.filter((l) => l['file'] === 'counter_778.db');
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', reason: 'used_out_of_range' })]);
+    expect(String(lines[0]!['msg'])).toMatch(/^.+\/counter_778\.db: .+; skipped, other files served$/);
   });
 
   it('writes logfmt to GME_LOG_FILE', async () => {
