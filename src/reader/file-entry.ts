@@ -12,7 +12,7 @@ import type { ParsedFileName } from '../format/filename.js';
 import type { KeyShape } from '../format/key.js';
 import type { SlotWidth } from '../format/layout.js';
 import type { LivenessMemo, WriterState } from './liveness.js';
-import { dialectOf, type FileProblem, type MappedFile } from './mapped-file.js';
+import { dialectOf, type FileProblem, type MappedFile, type SkipReason } from './mapped-file.js';
 
 /** One file as the status page shows it. */
 export interface FileStatus {
@@ -31,6 +31,8 @@ export interface FileStatus {
   readonly mappedBytes: number;
   readonly heartbeat: number | undefined;
   readonly error: string | null;
+  /** Why a skipped file is not served (the `reason` label of `multiproc_exporter_files_skipped`), else null. */
+  readonly skipReason: SkipReason | null;
 }
 
 /** A file whose writer died: folded into the merge, unmapped, remembered by identity. */
@@ -99,10 +101,10 @@ export function statusOf(fileName: string, s: EntryState): FileStatus {
     case 'open':
       return fileStatus(fileName, s.file, s.writer, null);
     case 'skipped':
-      return s.file !== null ? fileStatus(fileName, s.file, 'skipped', s.problem.message) : unmappedStatus(fileName, 'skipped', s.problem.message);
+      return s.file !== null ? fileStatus(fileName, s.file, 'skipped', s.problem) : unmappedStatus(fileName, 'skipped', s.problem);
     case 'folded': {
       const r = s.record;
-      return { fileName, type: r.parsed.type, mode: r.parsed.mode ?? null, processId: r.processId, dialect: r.dialect, state: 'dead', entries: r.entries, bytes: r.size, mappedBytes: 0, heartbeat: r.heartbeat, error: null };
+      return { fileName, type: r.parsed.type, mode: r.parsed.mode ?? null, processId: r.processId, dialect: r.dialect, state: 'dead', entries: r.entries, bytes: r.size, mappedBytes: 0, heartbeat: r.heartbeat, error: null, skipReason: null };
     }
     case 'absorbed':
       return unmappedStatus(fileName, 'absorbed', null);
@@ -111,10 +113,11 @@ export function statusOf(fileName: string, s: EntryState): FileStatus {
   }
 }
 
-function fileStatus(fileName: string, f: MappedFile, state: FileStatus['state'], error: string | null): FileStatus {
-  return { fileName, type: f.parsed.type, mode: f.parsed.mode ?? null, processId: f.processId, dialect: dialectOf(f), state, entries: f.entryCount, bytes: f.size, mappedBytes: f.mappedBytes, heartbeat: f.heartbeat(), error };
+function fileStatus(fileName: string, f: MappedFile, state: FileStatus['state'], problem: FileProblem | null): FileStatus {
+  const error = problem?.message ?? null;
+  return { fileName, type: f.parsed.type, mode: f.parsed.mode ?? null, processId: f.processId, dialect: dialectOf(f), state, entries: f.entryCount, bytes: f.size, mappedBytes: f.mappedBytes, heartbeat: f.heartbeat(), error, skipReason: problem?.reason ?? null };
 }
 
-function unmappedStatus(fileName: string, state: FileStatus['state'], error: string | null): FileStatus {
-  return { fileName, type: null, mode: null, processId: null, dialect: 'unknown', state, entries: 0, bytes: 0, mappedBytes: 0, heartbeat: undefined, error };
+function unmappedStatus(fileName: string, state: FileStatus['state'], problem: FileProblem | null): FileStatus {
+  return { fileName, type: null, mode: null, processId: null, dialect: 'unknown', state, entries: 0, bytes: 0, mappedBytes: 0, heartbeat: undefined, error: problem?.message ?? null, skipReason: problem?.reason ?? null };
 }

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { acceptsGzip, chooseFormat } from '../exposition/index.js';
 import type { Logger } from '../logger.js';
 import { landingPage } from './landing-page.js';
-import { statusHtml, statusJson, type StatusReport } from './status-page.js';
+import { statusFormat, statusHtml, statusJson, type StatusReport } from './status-page.js';
 import { workerHealth, type WorkerHealth } from './worker-health.js';
 import type { ScrapeService } from './scrape.js';
 import type { TlsSettings } from './web/config.js';
@@ -153,10 +153,18 @@ async function serveWorkers(o: RouteOptions, res: ServerResponse): Promise<void>
 }
 
 async function serveStatus(o: RouteOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = req.url ?? '/status';
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  const format = statusFormat(query, req.headers.accept);
+  if (format === null) {
+    send(res, 400, 'text/plain; charset=utf-8', '400 bad request: /status?format= takes html or json\n');
+    return;
+  }
   const status = await o.scrape.scan();
-  const report: StatusReport = { dir: o.dir, liveness: o.liveness, ready: status.ready, reason: status.reason, files: o.scrape.files(), workers: health(o) };
+  const now = Date.now() / 1000;
+  const report: StatusReport = { dir: o.dir, liveness: o.liveness, ready: status.ready, reason: status.reason, files: o.scrape.files(), workers: health(o), scrapes: o.scrape.recentScrapes(), now };
   res.setHeader('Vary', 'Accept');
-  if ((req.headers.accept ?? '').includes('application/json')) send(res, 200, 'application/json', statusJson(report));
+  if (format === 'json') send(res, 200, 'application/json', statusJson(report));
   else send(res, 200, 'text/html; charset=utf-8', statusHtml(report));
 }
 

@@ -18,7 +18,7 @@ export function landingPage(info: { version: string; telemetryPath: string; heal
 <p>Merged metrics of the worker processes writing to <code>${escapeHtml(info.dir)}</code>.</p>
 <ul>
 <li><a href="${escapeHtml(info.telemetryPath)}">${escapeHtml(info.telemetryPath)}</a>: the metrics (text 0.0.4, or OpenMetrics 1.0.0 when asked by <code>Accept</code>)</li>
-<li><a href="/status">/status</a>: every file with its dialect, writer state and last error (HTML, or JSON with <code>Accept: application/json</code>)</li>
+<li><a href="/status">/status</a>: workers, scrape timings and every file with its dialect, writer state and skip reason (HTML in a browser or with <code>?format=html</code>, else JSON)</li>
 ${health}
 </ul>
 <p>Version ${escapeHtml(info.version)}</p>

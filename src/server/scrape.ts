@@ -29,6 +29,20 @@ export interface DirectoryStatus {
   readonly reason: string | null;
 }
 
+/** One scrape as the status page shows it. */
+export interface ScrapeTiming {
+  /** When it began, UNIX seconds. */
+  readonly at: number;
+  /** Scan, merge and self metrics (what `multiproc_exporter_scrape_duration_seconds` measures), ms. */
+  readonly durationMs: number;
+  /** Files it read (live writers'; dead writers' files are folded, not read again). */
+  readonly files: number;
+  readonly families: number;
+}
+
+/** How many recent scrapes the status page lists. */
+export const RECENT_SCRAPES = 10;
+
 /** The state of one prepared scrape: families are rendered at most once per format. */
 class Snapshot {
   private readonly bodies = new Map<string, Promise<ScrapeBody>>();
@@ -71,6 +85,8 @@ export class ScrapeService {
   private reportedRejections = new Set<string>();
   /** Files were served while no writer's process was seen: warned once until that changes. */
   private warnedBlind = false;
+  /** The last RECENT_SCRAPES scrapes, newest first. */
+  private readonly timings: ScrapeTiming[] = [];
 
   constructor(
     private readonly collector: Collector,
@@ -102,6 +118,11 @@ export class ScrapeService {
     return this.collector.directory.status();
   }
 
+  /** The last scrapes (not scans without a response), newest first. */
+  recentScrapes(): readonly ScrapeTiming[] {
+    return this.timings;
+  }
+
   /** A scan without a response (fs.watch hint, readiness check): indexes new files early. */
   async scan(): Promise<DirectoryStatus> {
     await this.prepare(false);
@@ -121,6 +142,8 @@ export class ScrapeService {
 
   private async build(timed: boolean): Promise<Snapshot> {
     const end = timed ? this.self.scrapeDuration.startTimer() : undefined;
+    const at = Date.now();
+    const started = performance.now();
     let merged: readonly MetricFamily[] = [];
     let served: Collection['files'] = [];
     try {
@@ -138,7 +161,11 @@ export class ScrapeService {
       this.setStatus(false, e.message);
     }
     const workers = this.workerProcesses?.families(served, timed ? 0 : UNSCRAPED_MAX_AGE_MS) ?? [];
-    end?.();
+    if (end !== undefined) {
+      end();
+      this.timings.unshift({ at: at / 1000, durationMs: performance.now() - started, files: served.length, families: merged.length });
+      if (this.timings.length > RECENT_SCRAPES) this.timings.pop();
+    }
     const self = await this.self.families();
     if (workers.length > 0) self.push(...workers);
     // The self families are fresh objects each time; merged ones are updated in place by the

@@ -25,14 +25,16 @@ function probe(name: string, debianPackage: string, command: string, args: strin
 
 let cache: Record<string, Peer> | undefined;
 
-export function peers(): { promtool: Peer; python: Peer; ruby: Peer } {
+export function peers(): { promtool: Peer; python: Peer; ruby: Peer; chromium: Peer } {
   cache ??= {
     promtool: probe('promtool', 'prometheus', '/usr/bin/promtool', ['--version']),
     // Debian's interpreter, not a pyenv shim: the package lives in its dist-packages.
     python: probe('python prometheus_client', 'python3-prometheus-client', '/usr/bin/python3', ['-c', 'import prometheus_client']),
     ruby: probe('ruby prometheus-client-mmap', 'ruby-prometheus-client-mmap', '/usr/bin/ruby', ['-e', 'require "prometheus/client"']),
+    // Headless, driven by playwright-core (which never downloads a browser of its own here).
+    chromium: probe('chromium', 'chromium', '/usr/bin/chromium', ['--version']),
   };
-  return cache as { promtool: Peer; python: Peer; ruby: Peer };
+  return cache as { promtool: Peer; python: Peer; ruby: Peer; chromium: Peer };
 }
 
 /** A test that fails under CI when the peer is missing (so a skip can never hide it there). */

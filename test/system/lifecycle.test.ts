@@ -110,8 +110,8 @@ describe('/status and self metrics', () => {
     expect(files.find((f) => f.fileName === 'gauge_livesum_a1.db')).toMatchObject({ dialect: 'python', type: 'gauge', mode: 'livesum', processId: 'a1', state: 'dead', entries: 1, mappedBytes: 0 });
     expect(files.find((f) => f.fileName === 'counter_a1.db')).toMatchObject({ type: 'counter', mode: null, state: 'dead' });
 
-    const html = await (await request(`${d.url}/status`)).body.text();
-    expect(html).toContain('<td>gauge_livesum_a1.db</td><td>python</td><td>gauge</td><td>livesum</td><td>a1</td><td>dead</td>');
+    const html = await (await request(`${d.url}/status?format=html`)).body.text();
+    expect(html).toContain('<tr class="dead"><td><code>gauge_livesum_a1.db</code></td><td>a1</td><td>python</td><td>gauge</td><td>livesum</td><td class="n">1</td>');
 
     const metrics = parseExposition(await (await request(`${d.url}/metrics`)).body.text()).samples;
     const writerFiles = Object.fromEntries(metrics.filter((s) => s.name === 'multiproc_exporter_writer_files').map((s) => [s.labels[0]![1], s.value]));
