@@ -2,7 +2,7 @@
  * The `check` report for a person: short sections of aligned columns, the verdict last. The
  * machine-readable form is the report itself as JSON (docs/check.md).
  */
-import { STATES, type CheckReport } from './report.js';
+import { type CheckReport,STATES } from './report.js';
 
 /** Rows of cells, each column padded to its widest cell; numbers right-aligned. */
 function table(rows: readonly (readonly (string | number)[])[], indent = '  '): string[] {
