@@ -13,7 +13,7 @@ import type { MetricFamily } from '../merge/model.js';
 import { loadNative } from '../native.js';
 import { DirectoryError, type FileStatus } from '../reader/directory.js';
 import { directoryFilesystem } from '../reader/filesystem.js';
-import { type LivenessMode,mapsKey } from '../reader/liveness.js';
+import { type LivenessMode, mapsKey } from '../reader/liveness.js';
 import type { MappedFile } from '../reader/mapped-file.js';
 import { readLockHolders, readMappedFiles } from '../reader/process-stats.js';
 

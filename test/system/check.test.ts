@@ -13,7 +13,7 @@ import type { CheckReport } from '../../src/check/report.js';
 import { buildHostileDir, type HostileDir } from '../helpers/hostile-dir.js';
 import { parseExposition } from '../helpers/parse-exposition.js';
 import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
-import { type HeldWriter,holdWriter } from '../helpers/writer-process.js';
+import { type HeldWriter, holdProcess, holdWriter } from '../helpers/writer-process.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'multiproc-exporter');
 const DIST = join(import.meta.dirname, '..', '..', 'dist');
@@ -251,6 +251,42 @@ describe.skipIf(!(pythonPeer.available && rubyPeer.available))('check: what the 
     const r = check('--dir', dir, '--liveness', 'off');
     expect(r.status).toBe(1);
     expect(r.stdout.split('\n')).toContain(`left out by the exposition gate: ${rejections}`);
+  });
+});
+
+/** A real prometheus_client writer that keeps its file mapped until stdin closes; argv[1]: a custom process id, or none (its pid). */
+const PYTHON_HOLDER = String.raw`
+import sys
+from prometheus_client import Counter, values
+if len(sys.argv) > 1:
+    values.ValueClass = values.MultiProcessValue(lambda: sys.argv[1])
+Counter('held_requests', 'Requests.', registry=None).inc(3)
+print('ready', flush=True)
+sys.stdin.read()
+`;
+
+describe.skipIf(!pythonPeer.available)('check: live Python writers, found by their mappings', () => {
+  const dir = join(tmp, 'python-live');
+  const held: HeldWriter[] = [];
+  beforeAll(async () => {
+    mkdirSync(dir);
+    const env = { ...process.env, PROMETHEUS_MULTIPROC_DIR: dir, prometheus_multiproc_dir: dir };
+    held.push(holdProcess('/usr/bin/python3', ['-c', PYTHON_HOLDER], env), holdProcess('/usr/bin/python3', ['-c', PYTHON_HOLDER, 'web1'], env));
+    await Promise.all(held.map((h) => h.ready));
+    copyDbFiles('counter_basic', dir); // their writers long gone
+  });
+  afterAll(async () => {
+    for (const h of held) h.release();
+    await Promise.all(held.map((h) => h.exited));
+  });
+
+  it('a pid-named file by its pid, a custom-id file by a walk over /proc; the others dead', () => {
+    expect(readdirSync(dir).sort()).toEqual([...readdirSync(join(FIXTURES, 'counter_basic')).filter((n) => n.endsWith('.db')), `counter_${held[0]!.pid}.db`, 'counter_web1.db'].sort());
+    const { status, report } = checkJson('--dir', dir);
+    expect(status).toBe(0);
+    expect(report.files.byState).toEqual(counts({ live: 2, dead: 4 }));
+    expect(report.writers).toEqual({ visible: true, processes: 2, filesWithProcess: 2, filesServed: 2 });
+    expect(report.families.top).toEqual([{ name: 'held_requests', type: 'counter', series: 1 }, { name: 'requests', type: 'counter', series: 4 }, { name: 'jobs_processed', type: 'counter', series: 1 }].sort((a, b) => b.series - a.series || (a.name < b.name ? -1 : 1)));
   });
 });
 
