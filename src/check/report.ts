@@ -6,7 +6,7 @@
  * out, and a verdict. Read-only: lstat, statfs and /proc only; never writes to the directory.
  */
 import { lstatSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Collector } from '../collector.js';
 import { ExpositionGate } from '../exposition/gate.js';
 import type { MetricFamily } from '../merge/model.js';
@@ -128,7 +128,12 @@ function summarise(
   let bytes = 0;
   let allocatedBytes = 0;
   for (const f of statuses) {
-    const st = lstatSync(`${dir}/${f.fileName}`, { throwIfNoEntry: false });
+    let st;
+    try {
+      st = lstatSync(join(dir, f.fileName), { throwIfNoEntry: false });
+    } catch {
+      continue; // unreadable: its skip reason says why
+    }
     if (st === undefined || !st.isFile()) continue;
     bytes += st.size;
     allocatedBytes += st.blocks * 512;
