@@ -7,6 +7,8 @@ import { ConfigError, OPTIONS, optionHelp, REPEATABLE_OPTIONS, resolveConfig, ty
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo/demo.js';
 import { runCommand } from './run-command.js';
+import { checkDirectory } from './check/report.js';
+import { formatReport } from './check/print.js';
 import { DirectoryError } from './reader/directory.js';
 import { LIVENESS_MODES, type LivenessMode } from './reader/liveness.js';
 import { ExpositionGate } from './exposition/gate.js';
@@ -41,6 +43,13 @@ function renderCommand(opts: { dir: string; format: Format; liveness: LivenessMo
   const families = gate.admit(collection.families);
   for (const r of gate.rejections) process.stderr.write(`left out [${r.reason}] ${r.message}\n`);
   process.stdout.write(render(opts.format, families));
+}
+
+function checkCommand(opts: { dir: string; json?: boolean; liveness: LivenessMode }): void {
+  const report = checkDirectory(opts.dir, opts.liveness);
+  process.stdout.write(opts.json === true ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  if (report.error !== undefined && opts.json !== true) process.stderr.write(`multiproc-exporter: ${report.error}\n`);
+  process.exitCode = report.exitCode;
 }
 
 /** After SIGTERM/SIGINT the process exits within this time, whatever is still running. */
@@ -188,6 +197,20 @@ export function buildProgram(): Command {
         .default('auto'),
     )
     .action(renderCommand);
+
+  program
+    .command('check')
+    .description(
+      'read a metrics directory once and report what the daemon would make of it: files by dialect and state, skipped files and why, families and series (top 10), size on disk, tmpfs or not, whether the writers\' processes are visible, what the exposition gate leaves out. Never writes to the directory. Exit 0: ok (warnings allowed); 1: problems found (skipped files, files served in part, gate rejections); 2: the directory cannot be read, or a bad flag',
+    )
+    .requiredOption('--dir <dir>', 'metrics directory (the workers\' PROMETHEUS_MULTIPROC_DIR)')
+    .option('--json', 'print the report as JSON (its shape: docs/check.md)')
+    .addOption(
+      new Option('--liveness <mode>', "how a writer's death is detected, as for serve")
+        .choices([...LIVENESS_MODES])
+        .default('auto'),
+    )
+    .action(checkCommand);
   return program;
 }
 
