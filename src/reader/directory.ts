@@ -45,6 +45,9 @@ export interface DirectoryOptions {
   readonly liveness?: LivenessMode;
 }
 
+/** What syncEntry returns for a listed name that no longer exists. */
+const GONE = Symbol('gone');
+
 export class Directory {
   private readonly entries = new Map<string, FileEntry>();
   private readonly keyCache = new KeyCache();
@@ -139,6 +142,13 @@ export class Directory {
       }
       const wasServed = before.kind === 'open';
       const synced = this.syncEntry(fileName, e);
+      if (synced === GONE) {
+        // Deleted between the listing and its stat (a worker's files removed as it exits): it is
+        // simply no longer there, as at the next listing; not a skipped file.
+        if (wasServed) this.sortedDirty = true;
+        this.forget(fileName, e);
+        continue;
+      }
       const served = !(synced instanceof FileProblem);
       if (served !== wasServed) this.sortedDirty = true;
       if (served) {
@@ -296,7 +306,7 @@ export class Directory {
    * update its index. Returns its open state when it can be served this scan, else why not (the
    * entry then still holds the file it keeps mapped, if any).
    */
-  private syncEntry(fileName: string, e: FileEntry): OpenState | FileProblem {
+  private syncEntry(fileName: string, e: FileEntry): OpenState | FileProblem | typeof GONE {
     const path = join(this.path, fileName);
     let st: Stats | undefined;
     try {
@@ -311,7 +321,7 @@ export class Directory {
     if (st === undefined) {
       // readdir decodes names as UTF-8: a name that is not UTF-8 is listed, but not found by its decoded form.
       if (fileName.includes('\uFFFD')) return new FileProblem('file_name', 'file name is not valid UTF-8');
-      return new FileProblem('open_failed', 'vanished between listing and opening');
+      return GONE;
     }
     if (st.isSymbolicLink()) return new FileProblem('symlink', 'is a symbolic link (not followed)');
     if (!st.isFile()) return new FileProblem('not_regular_file', 'is not a regular file');
@@ -328,6 +338,7 @@ export class Directory {
       try {
         file = MappedFile.open(path, fileName, parsed.name, this.keyCache);
       } catch (err) {
+        if (err instanceof FileProblem && err.reason === 'open_failed' && lstatSync(path, { throwIfNoEntry: false }) === undefined) return GONE;
         if (err instanceof FileProblem) return err;
         throw err;
       }

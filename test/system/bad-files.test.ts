@@ -503,7 +503,7 @@ describe('in-process (Collector)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('a file deleted between listing and opening', () => {
-  it('is skipped as open_failed for that scan, logged once each time, and never fails a scrape', async () => {
+  it('is simply gone: not a skipped file, not logged, and never fails a scrape', async () => {
     const dir = join(tmp, 'race');
     mkdirSync(dir);
     for (const f of GOOD_FIXTURES) cpSync(join(FIXTURES, f), dir, { recursive: true, filter: (src) => !/\.(txt|jsonl|json)$|README$/.test(src) });
@@ -515,31 +515,26 @@ describe('a file deleted between listing and opening', () => {
     const churnerExit = new Promise<void>((resolve) => churner.once('exit', () => resolve()));
     const expected = new Set([...GOOD_LINES, 'pad_total 2000']);
     let scrapes = 0;
+    let churnSeen = 0;
     try {
-      const openFailed = await until(
-        'a scan that lists a file which is gone when opened',
-        async () => {
-          const r = await get(`${d.url}/metrics`);
-          scrapes++;
-          expect(r.status).toBe(200);
-          const lines = mergedLines(r.body);
-          // Good samples exact every time; a churned file, when served, has its exact value.
-          expect(lines.filter((l) => !l.startsWith('churn_total')).filter((l) => !expected.has(l))).toEqual([]);
-          for (const l of lines.filter((x) => x.startsWith('churn_total'))) expect(l).toMatch(/^churn_total\{n="\d+"\} 1$/);
-          const n = selfValue(r.body, 'skipped_files_total', { reason: 'open_failed' });
-          return n !== undefined && n > 0 ? n : undefined;
-        },
-        20_000,
-      );
-      expect(openFailed).toBeGreaterThan(0);
+      // Files appear and vanish every few milliseconds while the scans list and open them (a scan
+      // lists far more files than vanish in it: the race between listing and opening is hit often).
+      for (const end = Date.now() + 5_000; Date.now() < end; ) {
+        const r = await get(`${d.url}/metrics`);
+        scrapes++;
+        expect(r.status).toBe(200);
+        const lines = mergedLines(r.body);
+        // Good samples exact every time; a churned file, when served, has its exact value.
+        expect(lines.filter((l) => !l.startsWith('churn_total')).filter((l) => !expected.has(l))).toEqual([]);
+        for (const l of lines.filter((x) => x.startsWith('churn_total'))) expect(l).toMatch(/^churn_total\{n="\d+"\} 1$/);
+        churnSeen += lines.filter((x) => x.startsWith('churn_total')).length;
+        expect(selfValue(r.body, 'skipped_files_total', { reason: 'open_failed' })).toBeUndefined();
+      }
     } finally {
       churner.kill('SIGTERM');
       await churnerExit;
     }
-    const body = (await get(`${d.url}/metrics`)).body;
-    const logged = d.logs.filter((l) => l['reason'] === 'open_failed');
-    expect(logged.length).toBe(selfValue(body, 'skipped_files_total', { reason: 'open_failed' }));
-    for (const l of logged) expect(String(l['msg'])).toMatch(/\/counter_churn\d+\.db: (vanished between listing and opening|cannot be opened: ENOENT.*); skipped, other files served$/);
-    expect({ exitCode: d.child.exitCode, signal: d.child.signalCode, scrapesAtLeast: scrapes > 0 }).toEqual({ exitCode: null, signal: null, scrapesAtLeast: true });
+    expect(d.logs.filter((l) => l['reason'] === 'open_failed')).toEqual([]);
+    expect({ exitCode: d.child.exitCode, signal: d.child.signalCode, scrapesAtLeast: scrapes > 5, churnSeen: churnSeen > 0 }).toEqual({ exitCode: null, signal: null, scrapesAtLeast: true, churnSeen: true });
   }, 40_000);
 });
