@@ -140,6 +140,13 @@ describe('the npm package', () => {
         'native/mmap_core.cc',
         'native/mmap_core.h',
         'package.json',
+        'src/push/proto/README.md',
+        'src/push/proto/opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+        'src/push/proto/opentelemetry/proto/common/v1/common.proto',
+        'src/push/proto/opentelemetry/proto/metrics/v1/metrics.proto',
+        'src/push/proto/opentelemetry/proto/resource/v1/resource.proto',
+        'src/push/proto/prompb/remote.proto',
+        'src/push/proto/prompb/types.proto',
         PREBUILT,
       ].sort(),
     );

@@ -57,7 +57,7 @@ describe('control characters in logged fields', () => {
     const evil = 'counter_\u001b]0;pwned\u0007\u001b[2J.db';
     writeFileSync(join(dir, evil), Buffer.from([1, 2, 3])); // too short: skipped and logged
     const logFile = join(tmp, 'esc.log');
-    const child = spawn(process.execPath, [BIN, 'serve', '--dir', dir, '--web.listen-address', '127.0.0.1:0', '--log.format', 'logfmt', '--log.file', logFile], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'serve', '--dir', dir, '--web.listen-address', '127.0.0.1:0', '--log.format', 'logfmt', '--log.file', logFile, '--log.level', 'debug'], { stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const read = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
     try {
