@@ -14,7 +14,7 @@ import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { parseExposition } from '../helpers/parse-exposition.js';
 import { decodeWriteRequest } from '../push/decode.js';
 import { ok, sleep, startReceiver, until, type Receiver } from '../push/receiver.js';
-import { freePort } from './servers.js';
+import { freePort } from '../helpers/servers.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'v025-app_realistic');
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-push-faults-'));

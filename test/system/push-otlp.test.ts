@@ -13,7 +13,7 @@ import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
 import { attrs, decodeExport, type DecodedExport, type OtlpMetric } from '../push/decode.js';
 import { startReceiver, until, type Receiver } from '../push/receiver.js';
-import { seriesKey, startWriters, type LiveWriters } from './push-writers.js';
+import { seriesKey, startWriters, type LiveWriters } from '../helpers/push-writers.js';
 
 const { python, ruby } = peers();
 const CONST = [['shard', 'otlp'] as const];

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { parseExposition } from '../helpers/parse-exposition.js';
 import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
-import { seriesKey, startWriters, type LiveWriters } from './push-writers.js';
-import { prometheusPeer, query, sleep, startPrometheus, type Server } from './servers.js';
+import { seriesKey, startWriters, type LiveWriters } from '../helpers/push-writers.js';
+import { prometheusPeer, query, sleep, startPrometheus, type Server } from '../helpers/servers.js';
 
 const prometheus = prometheusPeer();
 const { python, ruby } = peers();

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { peerAvailableUnderCi, peers } from '../helpers/peers.js';
-import { seriesKey, startWriters, type LiveWriters } from './push-writers.js';
-import { sleep, startVictoriaMetrics, victoriaMetricsPeer, type Server } from './servers.js';
+import { seriesKey, startWriters, type LiveWriters } from '../helpers/push-writers.js';
+import { sleep, startVictoriaMetrics, victoriaMetricsPeer, type Server } from '../helpers/servers.js';
 
 const vm = victoriaMetricsPeer();
 const { python, ruby } = peers();

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { IN_CI, type Peer } from '../helpers/peers.js';
+import { IN_CI, type Peer } from './peers.js';
 
 function probe(name: string, debianPackage: string, command: string, args: string[]): Peer {
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 20_000 });

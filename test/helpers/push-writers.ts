@@ -7,9 +7,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { peers } from '../helpers/peers.js';
+import { peers } from './peers.js';
 
-const WRITERS = join(import.meta.dirname, 'writers');
+const WRITERS = import.meta.dirname;
 export const WORKERS = 2;
 
 export type Dialect = 'py' | 'rb' | 'node';

@@ -7,7 +7,7 @@
  *   node push_writer.mjs INDEX
  */
 import { createInterface } from 'node:readline';
-import { Counter, Gauge, Histogram, configure } from '../../../dist/writer/index.js';
+import { Counter, Gauge, Histogram, configure } from '../../dist/writer/index.js';
 
 const i = Number(process.argv[2]);
 configure({ processId: `node-${i}` });
