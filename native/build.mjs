@@ -5,7 +5,7 @@
 // native/prebuild.mjs when the package is packed): if the one for this platform loads, nothing
 // is compiled and no compiler is needed. Otherwise it builds native/build/Release/
 // multiproc_mmap.node from the sources with the node-gyp bundled with npm and the headers of the
-// running Node, offline (native/addon.mjs). It always compiles in a checkout (src/ exists: the
+// running Node, offline (native/addon.mjs). It always compiles in a checkout (src/cli.ts exists: the
 // addon is built from the sources you may be editing), with `--from-source`, or with
 // `npm install --build-from-source` (npm_config_build_from_source).
 //
@@ -32,7 +32,8 @@ function fail(what, details = '') {
   process.exit(required ? 1 : 0);
 }
 
-const checkout = existsSync(path.join(PACKAGE_ROOT, 'src'));
+// The TypeScript sources mark a checkout (the package ships only src/push/proto of src/).
+const checkout = existsSync(path.join(PACKAGE_ROOT, 'src', 'cli.ts'));
 const fromSource = process.argv.includes('--from-source') || /^(true|1)$/.test(process.env.npm_config_build_from_source ?? '');
 if (!checkout && !fromSource) {
   const prebuilt = prebuiltPath();

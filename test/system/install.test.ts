@@ -128,7 +128,7 @@ beforeAll(() => {
 }, 240_000);
 
 describe('the npm package', () => {
-  it('holds the prebuilt addon for this platform, the addon sources, dist/ and nothing of a build tree or src/', () => {
+  it('holds the prebuilt addon for this platform, the addon sources, dist/, the push .proto files and nothing of a build tree or the TypeScript sources', () => {
     expect(packedFiles.filter((f) => !f.startsWith('dist/'))).toEqual(
       [
         'README.md',
